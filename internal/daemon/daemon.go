@@ -1,0 +1,177 @@
+// Package daemon talks to the Docker Engine the docker CLI is configured for: it
+// resolves image references in the local image store, saves an image for scanning, and
+// pushes it the way `docker push` does.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
+	"github.com/moby/moby/client/pkg/jsonmessage"
+)
+
+// API is the part of the Docker Engine API client this package uses
+// (github.com/moby/moby/client.APIClient satisfies it).
+type API interface {
+	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+	ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error)
+	ImagePush(ctx context.Context, image string, opts client.ImagePushOptions) (client.ImagePushResponse, error)
+	DaemonHost() string
+}
+
+// Image is an image found in the local store.
+type Image struct {
+	Input       string          // what the user gave
+	Named       reference.Named // normalised name (nil when the input was an image ID)
+	ID          string          // image ID, "sha256:<64 hex>"
+	RepoTags    []string
+	RepoDigests []string
+}
+
+var idPattern = regexp.MustCompile(`^(sha256:)?[0-9a-f]{12,64}$`)
+
+// ParseReference checks an image reference as `docker push` would (Docker's
+// distribution/reference grammar): lower-case repository, valid tag, full digest.
+// A name without tag or digest gets ":latest". The error names the input and the fix.
+func ParseReference(input string) (reference.Named, error) {
+	named, err := reference.ParseNormalizedNamed(input)
+	if err != nil {
+		return nil, referenceError(input, err)
+	}
+	return reference.TagNameOnly(named), nil
+}
+
+func referenceError(input string, err error) error {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, reference.ErrNameContainsUppercase):
+		msg = "repository names must be lower-case"
+	case strings.Contains(msg, "digest"):
+		msg = "the digest must be a full \"sha256:\" followed by 64 hex digits (" + strings.TrimPrefix(msg, "invalid checksum digest ") + ")"
+	}
+	return fmt.Errorf("invalid image reference %q: %s", input, msg)
+}
+
+// Resolve finds input (name, name:tag, name@digest, or image ID or ID prefix) in the
+// local image store and returns its image ID. Errors: the reference is malformed, the
+// image is not in the store, or the daemon is unreachable, each as one line.
+func Resolve(ctx context.Context, api API, input string) (Image, error) {
+	img := Image{Input: input}
+	lookup := input
+	if !idPattern.MatchString(input) {
+		named, err := reference.ParseNormalizedNamed(input)
+		if err != nil {
+			return img, referenceError(input, err)
+		}
+		img.Named = reference.TagNameOnly(named)
+		lookup = reference.FamiliarString(img.Named)
+	}
+	res, err := api.ImageInspect(ctx, lookup)
+	if err != nil {
+		return img, inspectError(api, input, err)
+	}
+	img.ID = res.ID
+	img.RepoTags = res.RepoTags
+	img.RepoDigests = res.RepoDigests
+	return img, nil
+}
+
+func inspectError(api API, input string, err error) error {
+	switch {
+	case errdefs.IsNotFound(err):
+		return fmt.Errorf("image %q is not in the local image store of %s: build, pull or load it first", input, api.DaemonHost())
+	case client.IsErrConnectionFailed(err):
+		return unreachable(api, err)
+	}
+	return fmt.Errorf("inspect image %q: %v", input, oneLine(err))
+}
+
+func unreachable(api API, err error) error {
+	return fmt.Errorf("cannot reach the Docker daemon at %s: %v (is it running? check DOCKER_HOST and 'docker context')", api.DaemonHost(), oneLine(err))
+}
+
+// Save writes `docker save` of the image with the given ID to a new temporary file
+// under dir (os.TempDir() when empty) and returns its path; the caller removes it.
+// The archive holds exactly that image.
+func Save(ctx context.Context, api API, id, dir string) (string, error) {
+	rc, err := api.ImageSave(ctx, []string{id})
+	if err != nil {
+		if client.IsErrConnectionFailed(err) {
+			return "", unreachable(api, err)
+		}
+		return "", fmt.Errorf("save image %s: %v", id, oneLine(err))
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(dir, "docker-secscan-image-*.tar")
+	if err != nil {
+		return "", fmt.Errorf("temporary file for image %s: %w", id, err)
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", fmt.Errorf("save image %s: %v", id, oneLine(err))
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("save image %s: %w", id, err)
+	}
+	return f.Name(), nil
+}
+
+// PushResult is what the registry answered to a push.
+type PushResult struct {
+	Tag    string // the tag pushed
+	Digest string // manifest digest, from the push stream's aux message
+	Size   int    // manifest size in bytes
+}
+
+// Push pushes the tagged reference through the daemon with encodedAuth (as from
+// docker/cli's command.RetrieveAuthTokenFromImage), rendering progress to out like
+// `docker push` (animated when out is a terminal). It returns the manifest digest the
+// registry accepted, taken from the push stream (not from RepoDigests).
+func Push(ctx context.Context, api API, ref reference.NamedTagged, encodedAuth string, out io.Writer, outFd uintptr, isTerminal bool) (PushResult, error) {
+	rc, err := api.ImagePush(ctx, reference.FamiliarString(ref), client.ImagePushOptions{RegistryAuth: encodedAuth})
+	if err != nil {
+		if client.IsErrConnectionFailed(err) {
+			return PushResult{}, unreachable(api, err)
+		}
+		return PushResult{}, fmt.Errorf("push %s: %v", reference.FamiliarString(ref), oneLine(err))
+	}
+	defer rc.Close()
+	var res PushResult
+	aux := func(m jsonstream.Message) {
+		if m.Aux == nil {
+			return
+		}
+		var a struct {
+			Tag    string
+			Digest string
+			Size   int
+		}
+		if json.Unmarshal(*m.Aux, &a) == nil && a.Digest != "" {
+			res = PushResult{Tag: a.Tag, Digest: a.Digest, Size: a.Size}
+		}
+	}
+	if err := jsonmessage.DisplayJSONMessagesStream(rc, out, outFd, isTerminal, aux); err != nil {
+		return res, fmt.Errorf("push %s: %v", reference.FamiliarString(ref), oneLine(err))
+	}
+	if res.Digest == "" {
+		return res, fmt.Errorf("push %s: the daemon reported no manifest digest", reference.FamiliarString(ref))
+	}
+	return res, nil
+}
+
+// oneLine folds a multi-line error message into one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,245 @@
+package scanner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
+	"github.com/aquasecurity/trivy-db/pkg/metadata"
+	"github.com/aquasecurity/trivy/pkg/db"
+	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+	"github.com/google/go-containerregistry/pkg/name"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+// ErrNoDB means no usable vulnerability DB is in the cache and none may be downloaded.
+var ErrNoDB = errors.New("no vulnerability DB in the cache")
+
+// DBOptions says where the vulnerability DB lives and where it comes from.
+type DBOptions struct {
+	// CacheDir is the cache root; the DB lives in CacheDir/db (Trivy's layout).
+	CacheDir string
+	// Repositories are OCI repositories holding Trivy's DB artifact, tried in order.
+	// A reference without a tag gets the schema version tag (":2"), as Trivy's CLI does.
+	// Empty means Trivy's defaults (mirror.gcr.io/aquasec/trivy-db, ghcr.io/aquasecurity/trivy-db).
+	Repositories []string
+	// JavaRepositories are the same for Trivy's Java DB (needed only for .jar files).
+	JavaRepositories []string
+	// SkipUpdate uses the cached DB as it is; it fails when there is none.
+	SkipUpdate bool
+	// Insecure skips TLS verification for the DB registries.
+	Insecure bool
+	// NoProgress hides the download progress bar.
+	NoProgress bool
+}
+
+// DBStatus describes the DB in the cache.
+type DBStatus struct {
+	report.DB
+	Path   string `json:"path"`   // the trivy.db file
+	Source string `json:"source"` // the OCI reference it was downloaded from ("" if unknown)
+}
+
+// DefaultDBRepositories are Trivy's default DB repositories, tried in order.
+var DefaultDBRepositories = []string{"mirror.gcr.io/aquasec/trivy-db", "ghcr.io/aquasecurity/trivy-db"}
+
+// sourceFile records, beside trivy.db, which repository the DB came from.
+const sourceFile = "secscan-source"
+
+// ParseDBRepositories parses OCI references to DB artifacts and appends the DB schema
+// version as the tag where none is given (Trivy's CLI behaviour).
+func ParseDBRepositories(refs []string, flagName string) ([]name.Reference, error) {
+	return parseRepositories(refs, flagName, trivydb.SchemaVersion)
+}
+
+func parseRepositories(refs []string, flagName string, schema int) ([]name.Reference, error) {
+	var out []name.Reference
+	for _, s := range refs {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if _, err := name.NewRepository(s); err == nil {
+			s = fmt.Sprintf("%s:%d", s, schema)
+		}
+		ref, err := name.ParseReference(s)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %q is not an OCI reference (want REGISTRY/REPOSITORY[:TAG]): %v", flagName, s, err)
+		}
+		out = append(out, ref)
+	}
+	return out, nil
+}
+
+// ReadDBStatus reads the metadata of the DB in cacheDir without opening it.
+// It returns ErrNoDB (wrapped) when there is no DB.
+func ReadDBStatus(cacheDir string) (DBStatus, error) {
+	dir := db.Dir(cacheDir)
+	st := DBStatus{Path: trivydb.Path(dir)}
+	if _, err := os.Stat(st.Path); err != nil {
+		return st, fmt.Errorf("%w %s", ErrNoDB, cacheDir)
+	}
+	meta, err := metadata.NewClient(dir).Get()
+	if err != nil {
+		return st, fmt.Errorf("%w %s: metadata.json is unreadable: %v", ErrNoDB, cacheDir, err)
+	}
+	st.DB = report.DB{SchemaVersion: meta.Version, UpdatedAt: meta.UpdatedAt, NextUpdate: meta.NextUpdate, DownloadedAt: meta.DownloadedAt}
+	if b, err := os.ReadFile(filepath.Join(dir, sourceFile)); err == nil {
+		st.Source = strings.TrimSpace(string(b))
+	}
+	return st, nil
+}
+
+// needsUpdate applies Trivy's update rule (pkg/db.Client.NeedsUpdate): download when
+// there is no DB, the schema differs, or the DB is past NextUpdate and more than an
+// hour old.
+func needsUpdate(st DBStatus, err error, now time.Time) bool {
+	if err != nil || st.SchemaVersion != trivydb.SchemaVersion || st.DownloadedAt.IsZero() {
+		return true
+	}
+	return !now.Before(st.NextUpdate) && !now.Before(st.DownloadedAt.Add(time.Hour))
+}
+
+// EnsureDB makes sure a usable DB is in the cache, downloading it when Trivy's rule
+// says so (or always when force is set). A download goes to a temporary folder and
+// replaces the cached DB only once it has been opened and checked, so a failed or
+// corrupt download leaves the old DB in place. Concurrent callers are serialised with
+// a lock file in the cache folder.
+func EnsureDB(ctx context.Context, opts DBOptions, force bool) (DBStatus, error) {
+	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
+		return DBStatus{}, fmt.Errorf("cache folder %s: %w", opts.CacheDir, err)
+	}
+	unlock, err := lockFile(filepath.Join(opts.CacheDir, "db.lock"))
+	if err != nil {
+		return DBStatus{}, err
+	}
+	defer unlock()
+
+	st, stErr := ReadDBStatus(opts.CacheDir)
+	if opts.SkipUpdate && !force {
+		if stErr != nil {
+			return st, fmt.Errorf("%w and --skip-db-update forbids a download: run without --skip-db-update or run 'docker secscan db update'", stErr)
+		}
+		if st.SchemaVersion != trivydb.SchemaVersion {
+			return st, fmt.Errorf("the cached DB has schema %d, this build needs %d: run 'docker secscan db update'", st.SchemaVersion, trivydb.SchemaVersion)
+		}
+		return st, nil
+	}
+	if !force && !needsUpdate(st, stErr, time.Now()) {
+		return st, nil
+	}
+	if err := downloadDB(ctx, opts); err != nil {
+		return st, err
+	}
+	return ReadDBStatus(opts.CacheDir)
+}
+
+func downloadDB(ctx context.Context, opts DBOptions) error {
+	repoNames := opts.Repositories
+	if len(repoNames) == 0 {
+		repoNames = DefaultDBRepositories
+	}
+	repos, err := ParseDBRepositories(repoNames, "db-repository")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(opts.CacheDir, "db-download-")
+	if err != nil {
+		return fmt.Errorf("cache folder %s: %w", opts.CacheDir, err)
+	}
+	defer os.RemoveAll(tmp)
+
+	// Try each repository in turn (as Trivy does), remembering which one served.
+	var failures []string
+	source := ""
+	for _, ref := range repos {
+		client := db.NewClient(tmp, opts.NoProgress, db.WithDBRepository([]name.Reference{ref}))
+		err := client.Download(ctx, tmp, ftypes.RegistryOptions{Insecure: opts.Insecure})
+		if err == nil {
+			err = validateDB(tmp)
+		}
+		if err == nil {
+			source = ref.String()
+			break
+		}
+		failures = append(failures, fmt.Sprintf("%s: %s", ref, rootCause(err)))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if source == "" {
+		return fmt.Errorf("cannot get a usable vulnerability DB (%s): check --db-repository and the network, or use a cached DB with --skip-db-update", strings.Join(failures, "; "))
+	}
+	if err := os.WriteFile(filepath.Join(tmp, sourceFile), []byte(source+"\n"), 0o644); err != nil {
+		return err
+	}
+	dst := db.Dir(opts.CacheDir)
+	old := dst + ".old"
+	_ = os.RemoveAll(old)
+	if err := os.Rename(dst, old); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("replace %s: %w", dst, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		_ = os.Rename(old, dst)
+		return fmt.Errorf("replace %s: %w", dst, err)
+	}
+	_ = os.RemoveAll(old)
+	return nil
+}
+
+// validateDB checks that dir holds a BoltDB file that opens and a metadata.json of the
+// schema this build reads.
+func validateDB(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "metadata.json"))
+	if err != nil {
+		return fmt.Errorf("the artifact holds no metadata.json")
+	}
+	var meta metadata.Metadata
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return fmt.Errorf("metadata.json is not valid JSON: %v", err)
+	}
+	if meta.Version != trivydb.SchemaVersion {
+		return fmt.Errorf("DB schema %d, this build needs %d", meta.Version, trivydb.SchemaVersion)
+	}
+	bdb, err := bolt.Open(trivydb.Path(dir), 0o600, &bolt.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("the artifact's trivy.db is corrupt: %v", err)
+	}
+	return bdb.Close()
+}
+
+// rootCause strips Trivy's nested "x error: y error: ..." prefixes down to the last two
+// parts, which name the actual failure.
+func rootCause(err error) string {
+	parts := strings.Split(err.Error(), ": ")
+	if len(parts) > 3 {
+		parts = parts[len(parts)-3:]
+	}
+	return strings.Join(parts, ": ")
+}
+
+// lockFile takes an exclusive advisory lock (flock) on path, waiting for other
+// docker-secscan processes that hold it.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

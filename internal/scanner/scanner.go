@@ -1,0 +1,320 @@
+// Package scanner is docker-secscan's only door to Trivy: it opens Trivy's vulnerability
+// DB and layer cache, scans an image archive with Trivy's image artifact, converts
+// Trivy's report into package report's types, and writes reports with Trivy's own
+// writers (table, JSON, SARIF, CycloneDX). No other package imports Trivy, so a Trivy
+// upgrade touches this folder only.
+package scanner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aquasecurity/trivy-db/pkg/db"
+	dbTypes "github.com/aquasecurity/trivy-db/pkg/types"
+	"github.com/aquasecurity/trivy/pkg/cache"
+	trivydbpkg "github.com/aquasecurity/trivy/pkg/db"
+	"github.com/aquasecurity/trivy/pkg/fanal/analyzer"
+	"github.com/aquasecurity/trivy/pkg/fanal/applier"
+	"github.com/aquasecurity/trivy/pkg/fanal/artifact"
+	artimage "github.com/aquasecurity/trivy/pkg/fanal/artifact/image"
+	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+	"github.com/aquasecurity/trivy/pkg/javadb"
+	"github.com/aquasecurity/trivy/pkg/log"
+	trivyreport "github.com/aquasecurity/trivy/pkg/report"
+	"github.com/aquasecurity/trivy/pkg/report/cyclonedx"
+	"github.com/aquasecurity/trivy/pkg/report/table"
+	"github.com/aquasecurity/trivy/pkg/scan"
+	"github.com/aquasecurity/trivy/pkg/scan/langpkg"
+	"github.com/aquasecurity/trivy/pkg/scan/local"
+	"github.com/aquasecurity/trivy/pkg/scan/ospkg"
+	"github.com/aquasecurity/trivy/pkg/types"
+	"github.com/aquasecurity/trivy/pkg/vulnerability"
+	xos "github.com/aquasecurity/trivy/pkg/x/os"
+	"github.com/fatih/color"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+// TrivyVersion is the Trivy library version this build links (see go.mod).
+const TrivyVersion = "v0.74.0"
+
+// InitLogging routes Trivy's process-wide logger to stderr: debug level when debug is
+// set, warnings and errors otherwise, nothing when quiet. Trivy buffers log records in
+// memory until this runs, so call it before any other function of this package.
+func InitLogging(debug, quiet bool) {
+	log.InitLogger(debug, quiet)
+	if !debug && !quiet {
+		// Trivy logs progress at INFO ("Detected OS", "Number of language-specific
+		// files"); a gate's user wants the verdict, so keep WARN and above.
+		h := log.NewHandler(os.Stderr, &log.Options{Level: slog.LevelWarn})
+		slog.SetDefault(log.New(h))
+	}
+}
+
+// Cleanup removes the temporary folders Trivy made in this process. Call it on every
+// exit path (Trivy's xos.Cleanup).
+func Cleanup() { _ = xos.Cleanup() }
+
+// Options configure a Scanner.
+type Options struct {
+	DB DBOptions
+	// Parallel is the number of layers analysed at once (Trivy's --parallel; 0 = 5).
+	Parallel int
+	// NoProgress hides Trivy's layer progress bar.
+	NoProgress bool
+}
+
+// Scanner scans images against one opened vulnerability DB. Trivy keeps the DB in a
+// process-wide handle, so open at most one Scanner per process.
+type Scanner struct {
+	opts  Options
+	db    DBStatus
+	cache cache.Cache
+	close func()
+}
+
+// Open makes sure a DB is available (downloading it if needed, see EnsureDB), opens it,
+// and opens the layer cache in opts.DB.CacheDir/fanal.
+func Open(ctx context.Context, opts Options) (*Scanner, error) {
+	st, err := EnsureDB(ctx, opts.DB, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := trivydbpkg.Init(trivydbpkg.Dir(opts.DB.CacheDir)); err != nil {
+		return nil, fmt.Errorf("open the vulnerability DB in %s: %v (run 'docker secscan db update')", opts.DB.CacheDir, rootCause(err))
+	}
+	javaRepos, err := parseRepositories(opts.DB.JavaRepositories, "java-db-repository", 1)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if len(javaRepos) == 0 {
+		javaRepos = defaultJavaDBRepositories()
+	}
+	// The Java DB is downloaded lazily, only when an image holds a .jar (as in Trivy).
+	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
+
+	c, cleanup, err := cache.New(cache.Options{Backend: "fs", CacheDir: opts.DB.CacheDir})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open the layer cache in %s: %v", opts.DB.CacheDir, err)
+	}
+	return &Scanner{opts: opts, db: st, cache: c, close: cleanup}, nil
+}
+
+func defaultJavaDBRepositories() []name.Reference {
+	refs, _ := parseRepositories([]string{"mirror.gcr.io/aquasec/trivy-java-db:1", "ghcr.io/aquasecurity/trivy-java-db:1"}, "java-db-repository", 1)
+	return refs
+}
+
+// DB returns the status of the DB the scanner uses.
+func (s *Scanner) DB() DBStatus { return s.db }
+
+// Close closes the DB and the layer cache.
+func (s *Scanner) Close() error {
+	s.close()
+	return db.Close()
+}
+
+// Image names the image to scan: a `docker save` archive of exactly one image, plus
+// what the local store knows of it.
+type Image struct {
+	ArchivePath string   // docker save (or OCI) tar of one image
+	Reference   string   // the reference the user gave
+	ID          string   // image ID (config digest) from the daemon
+	RepoTags    []string // from the daemon's inspect
+	RepoDigests []string // from the daemon's inspect
+}
+
+// Result is one scan: our model plus Trivy's report, kept for Trivy's writers.
+type Result struct {
+	report.Scan
+	trivy types.Report
+}
+
+// Scan analyses the image's layers (using the layer cache) and detects
+// vulnerabilities in OS and language packages, as `trivy image --scanners vuln` does.
+// It fails when the archive is not an image or the image ID does not match the archive.
+func (s *Scanner) Scan(ctx context.Context, img Image) (*Result, error) {
+	started := time.Now()
+	v1img, err := tarball.ImageFromPath(img.ArchivePath, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a docker image archive: %v", img.ArchivePath, err)
+	}
+	cfg, err := v1img.ConfigName()
+	if err != nil {
+		return nil, fmt.Errorf("read the image config of %s: %v", img.Reference, err)
+	}
+	if img.ID != "" && cfg.String() != img.ID {
+		return nil, fmt.Errorf("the image saved for %s has ID %s, expected %s: the image changed during the scan", img.Reference, cfg, img.ID)
+	}
+	if img.ID == "" {
+		img.ID = cfg.String()
+	}
+	timg := &trivyImage{Image: v1img, ref: img}
+
+	art, err := artimage.NewArtifact(timg, s.cache, artifact.Option{
+		DisabledAnalyzers: disabledAnalyzers(),
+		Parallel:          s.opts.Parallel,
+		NoProgress:        s.opts.NoProgress,
+		Offline:           true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("prepare the scan of %s: %v", img.Reference, err)
+	}
+	backend := local.NewService(applier.NewApplier(s.cache), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
+	rep, err := scan.NewService(backend, art).ScanArtifact(ctx, ScanOptions())
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %v", img.Reference, rootCause(err))
+	}
+	res := &Result{trivy: rep}
+	res.Scan = convert(rep, img, s.db)
+	res.StartedAt, res.FinishedAt = started, time.Now()
+	return res, nil
+}
+
+// ScanOptions are the options `trivy image --scanners vuln` computes from its flag
+// defaults (pkg/flag): zero values are not Trivy's defaults (see the design notes).
+func ScanOptions() types.ScanOptions {
+	return types.ScanOptions{
+		PkgTypes:            []string{types.PkgTypeOS, types.PkgTypeLibrary},
+		PkgRelationships:    ftypes.Relationships,
+		Scanners:            types.Scanners{types.VulnerabilityScanner},
+		VulnSeveritySources: []dbTypes.SourceID{"auto"},
+	}
+}
+
+// disabledAnalyzers mirrors pkg/commands/artifact.disabledAnalyzers for
+// `trivy image --scanners vuln`: no lock files (image mode), apk command history,
+// secrets, config files, licence files, Dockerfile history, executables (Rekor, which
+// would need the network) or RPM archives.
+func disabledAnalyzers() []analyzer.Type {
+	var out []analyzer.Type
+	out = append(out, analyzer.TypeLockfiles...)
+	out = append(out, analyzer.TypeApkCommand, analyzer.TypeSecret)
+	out = append(out, analyzer.TypeConfigFiles...)
+	out = append(out, analyzer.TypeLicenseFile, analyzer.TypeHistoryDockerfile, analyzer.TypeExecutable, analyzer.TypeRpmArchive)
+	return out
+}
+
+// trivyImage adapts a go-containerregistry image to Trivy's ftypes.Image.
+type trivyImage struct {
+	v1.Image
+	ref Image
+}
+
+func (i *trivyImage) Name() string          { return i.ref.Reference }
+func (i *trivyImage) ID() (string, error)   { return i.ref.ID, nil }
+func (i *trivyImage) RepoTags() []string    { return i.ref.RepoTags }
+func (i *trivyImage) RepoDigests() []string { return i.ref.RepoDigests }
+
+func convert(rep types.Report, img Image, st DBStatus) report.Scan {
+	out := report.Scan{
+		Image: report.Image{
+			Reference: img.Reference, ID: img.ID, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests,
+		},
+		Scanner:  "trivy " + TrivyVersion,
+		DB:       st.DB,
+		Findings: []report.Finding{},
+	}
+	if o := rep.Metadata.OS; o != nil {
+		out.Image.OS = strings.TrimSpace(string(o.Family) + " " + o.Name)
+		out.Image.EOSL = o.Eosl
+	}
+	for _, r := range rep.Results {
+		for _, v := range r.Vulnerabilities {
+			f := report.Finding{
+				VulnerabilityID:  v.VulnerabilityID,
+				PkgName:          v.PkgName,
+				PkgID:            v.PkgID,
+				PkgPath:          v.PkgPath,
+				InstalledVersion: v.InstalledVersion,
+				FixedVersion:     v.FixedVersion,
+				Status:           v.Status.String(),
+				Severity:         severity(v.Severity),
+				Title:            v.Title,
+				PrimaryURL:       v.PrimaryURL,
+				Target:           r.Target,
+				Class:            string(r.Class),
+				Type:             string(r.Type),
+			}
+			if v.PkgIdentifier.PURL != nil {
+				f.PURL = v.PkgIdentifier.PURL.String()
+			}
+			out.Findings = append(out.Findings, f)
+		}
+	}
+	return out
+}
+
+func severity(s string) report.Severity {
+	sev, err := report.ParseSeverity(s)
+	if err != nil {
+		return report.SeverityUnknown
+	}
+	return sev
+}
+
+// Formats lists the report formats Write accepts.
+var Formats = []string{"table", "json", "sarif", "cyclonedx"}
+
+// ValidFormat reports whether f is one of Formats.
+func ValidFormat(f string) bool { return slices.Contains(Formats, f) }
+
+// WriteOptions tune Write.
+type WriteOptions struct {
+	// Severities limits the table to these severities (all when empty). JSON, SARIF and
+	// CycloneDX always carry every finding.
+	Severities []report.Severity
+	// Color colours the table by severity (for a terminal).
+	Color bool
+}
+
+// Write renders the result in one of Formats with Trivy's own writer, so JSON follows
+// Trivy's report schema (SchemaVersion 2), SARIF is SARIF 2.1.0 and CycloneDX is
+// Trivy's CycloneDX BOM with vulnerabilities.
+func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts WriteOptions) error {
+	var writer interface {
+		Write(context.Context, types.Report) error
+	}
+	switch format {
+	case "table":
+		var sev []dbTypes.Severity
+		for _, s := range opts.Severities {
+			sev = append(sev, dbTypes.Severity(s))
+		}
+		if len(sev) == 0 {
+			for _, s := range report.Severities() {
+				sev = append(sev, dbTypes.Severity(s))
+			}
+		}
+		color.NoColor = !opts.Color
+		writer = table.NewWriter(table.Options{
+			Scanners:   types.Scanners{types.VulnerabilityScanner},
+			Severities: sev,
+			Output:     w,
+			TableModes: []types.TableMode{types.Summary, types.Detailed},
+		})
+	case "json":
+		writer = &trivyreport.JSONWriter{Output: w}
+	case "sarif":
+		writer = &trivyreport.SarifWriter{Output: w, Version: TrivyVersion}
+	case "cyclonedx":
+		writer = cyclonedx.NewWriter(w, TrivyVersion)
+	default:
+		return fmt.Errorf("unknown report format %q: use one of %s", format, strings.Join(Formats, ", "))
+	}
+	if err := writer.Write(ctx, r.trivy); err != nil {
+		return fmt.Errorf("write the %s report: %w", format, err)
+	}
+	return nil
+}

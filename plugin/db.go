@@ -1,0 +1,93 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	"github.com/docker-secscan/docker-secscan/internal/scanner"
+)
+
+func newDBCommand(dockerCli command.Cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "db",
+		Short: "Show or update the vulnerability DB",
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newDBStatusCommand(dockerCli), newDBUpdateCommand(dockerCli))
+	return cmd
+}
+
+func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
+	var cacheDir, format string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the cached vulnerability DB: schema, updated-at, next update, downloaded-at",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := scanner.ReadDBStatus(cacheDir)
+			if errors.Is(err, scanner.ErrNoDB) {
+				return failed(fmt.Errorf("%v: run 'docker secscan db update'", err))
+			}
+			if err != nil {
+				return failed(err)
+			}
+			switch format {
+			case "json":
+				b, _ := json.MarshalIndent(st, "", "  ")
+				fmt.Fprintln(dockerCli.Out(), string(b))
+			case "table":
+				w := dockerCli.Out()
+				fmt.Fprintf(w, "Path:          %s\n", st.Path)
+				fmt.Fprintf(w, "Schema:        %d\n", st.SchemaVersion)
+				fmt.Fprintf(w, "Updated at:    %s\n", st.UpdatedAt.UTC().Format(time.RFC3339))
+				fmt.Fprintf(w, "Next update:   %s\n", st.NextUpdate.UTC().Format(time.RFC3339))
+				fmt.Fprintf(w, "Downloaded at: %s\n", st.DownloadedAt.UTC().Format(time.RFC3339))
+				age := time.Since(st.UpdatedAt).Round(time.Minute)
+				fmt.Fprintf(w, "Age:           %s\n", age)
+			default:
+				return failed(fmt.Errorf("--format %q is not supported: use table or json", format))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", defaultCacheDir(), "Cache folder for the vulnerability DB")
+	cmd.Flags().StringVarP(&format, "format", "f", "table", "Output format: table or json")
+	return cmd
+}
+
+func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
+	opts := &dbOptions{}
+	cmd := &cobra.Command{
+		Use:   "update",
+		Short: "Download the vulnerability DB now (replaces the cached one only when the new one is valid)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.validate(); err != nil {
+				return failed(err)
+			}
+			if opts.skipUpdate {
+				return failed(errors.New("--skip-db-update makes no sense with 'db update'"))
+			}
+			st, err := scanner.EnsureDB(cmd.Context(), opts.scannerDB(), true)
+			if err != nil {
+				return failed(err)
+			}
+			src := "Trivy's default repositories"
+			if len(opts.repositories) > 0 {
+				src = strings.Join(opts.repositories, ", ")
+			}
+			fmt.Fprintf(dockerCli.Err(), "Vulnerability DB updated from %s: schema %d, updated at %s\n",
+				src, st.SchemaVersion, st.UpdatedAt.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	opts.addFlags(cmd.Flags())
+	return cmd
+}

@@ -1,0 +1,100 @@
+package plugin
+
+import (
+	"fmt"
+
+	"github.com/distribution/reference"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	"github.com/docker-secscan/docker-secscan/internal/daemon"
+	"github.com/docker-secscan/docker-secscan/internal/registry"
+)
+
+func newPushCommand(dockerCli command.Cli) *cobra.Command {
+	opts := &gateOptions{}
+	cmd := &cobra.Command{
+		Use:   "push [OPTIONS] NAME[:TAG]",
+		Short: "Scan an image, gate it, and push it only if it passed",
+		Long: `Scan NAME[:TAG] from the local image store right before pushing it, apply the
+severity gate, and push it through the daemon exactly as 'docker push' does (same
+credentials, credential helpers and insecure-registry settings) only when it passed.
+
+The tag is resolved to an image ID once; that ID is scanned, the push is refused if the
+tag moved to another image meanwhile, and the pushed manifest is read back from the
+registry to check that its config digest is the scanned image ID.
+
+` + exitCodesHelp,
+		Args: exactlyOneImage,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := runPush(cmd, dockerCli, args[0], opts)
+			if err != nil {
+				return failed(err)
+			}
+			if code == ExitBlocked {
+				return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: push refused"}
+			}
+			return nil
+		},
+	}
+	opts.addFlags(cmd.Flags())
+	return cmd
+}
+
+func runPush(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOptions) (int, error) {
+	ctx := cmd.Context()
+	named, err := daemon.ParseReference(input)
+	if err != nil {
+		return ExitFailed, err
+	}
+	tagged, ok := named.(reference.NamedTagged)
+	if !ok {
+		return ExitFailed, fmt.Errorf("cannot push %q: push a tag (NAME:TAG), not a digest", input)
+	}
+	gate, err := opts.gate()
+	if err != nil {
+		return ExitFailed, err
+	}
+	familiar := reference.FamiliarString(tagged)
+	out, err := scanAndJudge(ctx, dockerCli, familiar, opts, gate)
+	if err != nil {
+		return ExitFailed, err
+	}
+	stderr := dockerCli.Err()
+	fmt.Fprintln(stderr, out.verdict.Summary)
+	if !out.verdict.Pass {
+		fmt.Fprintf(stderr, "Not pushing %s.\n", familiar)
+		return ExitBlocked, nil
+	}
+
+	// Scan what you push: the tag must still name the scanned image.
+	now, err := daemon.Resolve(ctx, dockerCli.Client(), familiar)
+	if err != nil {
+		return ExitFailed, err
+	}
+	if now.ID != out.image.ID {
+		return ExitFailed, fmt.Errorf("%s moved from %s to %s during the scan: nothing pushed, run again", familiar, out.image.ID, now.ID)
+	}
+
+	encodedAuth, err := command.RetrieveAuthTokenFromImage(dockerCli.ConfigFile(), tagged.String())
+	if err != nil {
+		return ExitFailed, fmt.Errorf("registry credentials for %s: %v", reference.Domain(tagged), err)
+	}
+	stdout := dockerCli.Out()
+	pushed, err := daemon.Push(ctx, dockerCli.Client(), tagged, encodedAuth, stdout, stdout.FD(), stdout.IsTerminal())
+	if err != nil {
+		return ExitFailed, err
+	}
+
+	ac, err := dockerCli.ConfigFile().GetAuthConfig(reference.Domain(tagged))
+	if err != nil {
+		return ExitFailed, fmt.Errorf("registry credentials for %s: %v", reference.Domain(tagged), err)
+	}
+	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
+	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, out.image.ID, creds, false); err != nil {
+		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
+	}
+	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(out.image.ID))
+	return ExitPassed, nil
+}

@@ -1,0 +1,62 @@
+// Package plugin holds the cobra commands of `docker secscan` and their glue to the
+// docker CLI (streams, config file, daemon client), flags, output and exit codes.
+//
+// Exit codes, for every command: 0 passed (or warn mode; pushed when a push was asked),
+// 1 the tool failed (nothing pushed: fail closed), 2 blocked by policy (nothing pushed).
+package plugin
+
+import (
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes (documented in --help and the README).
+const (
+	ExitPassed  = 0
+	ExitFailed  = 1
+	ExitBlocked = 2
+)
+
+const exitCodesHelp = `Exit codes:
+  0  passed (or --mode warn); the image was pushed when a push was asked
+  1  the tool failed (bad input, daemon, registry or DB error); nothing was pushed
+  2  blocked by policy; nothing was pushed`
+
+// NewRootCommand returns the `secscan` command with its subcommands, for
+// plugin.Run from github.com/docker/cli/cli-plugins/plugin.
+func NewRootCommand(dockerCli command.Cli) *cobra.Command {
+	var debug bool
+	cmd := &cobra.Command{
+		Use:   "secscan",
+		Short: "Scan images for vulnerabilities and gate their push",
+		Long: `Scan an image from the local image store for vulnerabilities (Trivy as a library),
+decide with a severity gate, and push only what passed.
+
+Examples:
+  docker secscan scan alpine:3.20
+  docker secscan push registry.example.com/team/app:1.4.2
+  docker secscan push --severity-threshold CRITICAL --mode warn app:dev
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return cli.StatusError{StatusCode: ExitFailed, Status: "unknown command \"" + args[0] + "\" for \"docker secscan\": run 'docker secscan --help'"}
+			}
+			return cmd.Help()
+		},
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			initLogging(debug)
+		},
+	}
+	cmd.PersistentFlags().BoolVar(&debug, "debug", false, "Print the scanner's debug log on stderr")
+	cmd.AddCommand(
+		newScanCommand(dockerCli),
+		newPushCommand(dockerCli),
+		newDBCommand(dockerCli),
+		newVersionCommand(dockerCli),
+	)
+	return cmd
+}
