@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package e2e runs docker secscan through the real docker CLI against a private dockerd
 // and registry on 127.0.0.1 (Debian's docker.io and docker-registry, installed when
 // missing), with a vulnerability DB built from Trivy's own fixtures and downloaded by

@@ -28,21 +28,28 @@ registry to check that its config digest is the scanned image ID.
 ` + exitCodesHelp,
 		Args: exactlyOneImage,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := runPush(cmd, dockerCli, args[0], opts)
-			if err != nil {
-				return failed(err)
-			}
-			if code == ExitBlocked {
-				return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: push refused"}
-			}
-			return nil
+			return runPush(cmd, dockerCli, args[0], opts)
 		},
 	}
 	opts.addFlags(cmd.Flags())
 	return cmd
 }
 
-func runPush(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOptions) (int, error) {
+// runPush returns nil (exit 0) after a push, a StatusError with ExitBlocked when the gate
+// refused, or a StatusError with ExitFailed for any other failure (nothing pushed,
+// except when only the read-back check after the push failed, which says so).
+func runPush(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOptions) error {
+	code, err := push(cmd, dockerCli, input, opts)
+	if err != nil {
+		return failed(err)
+	}
+	if code == ExitBlocked {
+		return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + input + " was not pushed: blocked by policy"}
+	}
+	return nil
+}
+
+func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOptions) (int, error) {
 	ctx := cmd.Context()
 	named, err := daemon.ParseReference(input)
 	if err != nil {
@@ -64,7 +71,6 @@ func runPush(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gate
 	stderr := dockerCli.Err()
 	fmt.Fprintln(stderr, out.verdict.Summary)
 	if !out.verdict.Pass {
-		fmt.Fprintf(stderr, "Not pushing %s.\n", familiar)
 		return ExitBlocked, nil
 	}
 

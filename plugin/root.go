@@ -7,6 +7,7 @@ package plugin
 
 import (
 	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli-plugins/plugin"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 )
@@ -47,8 +48,14 @@ Examples:
 			}
 			return cmd.Help()
 		},
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			initLogging(debug)
+			// Cobra runs only the nearest persistent pre-run: hand over to the plugin
+			// framework's, which initialises the docker CLI (config, context, client).
+			if plugin.PersistentPreRunE != nil {
+				return plugin.PersistentPreRunE(cmd, args)
+			}
+			return nil
 		},
 	}
 	cmd.PersistentFlags().BoolVar(&debug, "debug", false, "Print the scanner's debug log on stderr")
