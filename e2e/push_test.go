@@ -240,7 +240,7 @@ func TestCorruptDBArtifact(t *testing.T) {
 	if err := pushCorruptDB(repo + ":2"); err != nil {
 		t.Fatal(err)
 	}
-	r := secscan(t, "push", "--cache-dir", t.TempDir(), "--db-repository", repo, clean)
+	r := docker(t, nil, "secscan", "push", "--no-progress", "--cache-dir", t.TempDir(), "--db-repository", repo, clean)
 	if r.code != 1 {
 		t.Fatalf("want exit 1: %s", r)
 	}
@@ -312,6 +312,7 @@ func checkOneLineError(t *testing.T, r result, want string) {
 	if !strings.Contains(errs[0], want) {
 		t.Fatalf("error line %q does not mention %q", errs[0], want)
 	}
+	t.Logf("error line: %s", errs[0])
 	if strings.Contains(r.stderr, "Usage:") || strings.Contains(r.stderr, "panic") {
 		t.Fatalf("usage dump or panic: %s", r)
 	}

@@ -54,10 +54,12 @@ func ParseReference(input string) (reference.Named, error) {
 func referenceError(input string, err error) error {
 	msg := err.Error()
 	switch {
-	case errors.Is(err, reference.ErrNameContainsUppercase):
+	case errors.Is(err, reference.ErrNameContainsUppercase) || strings.Contains(msg, "must be lowercase"):
 		msg = "repository names must be lower-case"
-	case strings.Contains(msg, "digest"):
-		msg = "the digest must be a full \"sha256:\" followed by 64 hex digits (" + strings.TrimPrefix(msg, "invalid checksum digest ") + ")"
+	case strings.Contains(input, "@"):
+		msg = "a digest must be written in full, \"sha256:\" followed by 64 hex digits"
+	case input == "":
+		msg = "the reference is empty"
 	}
 	return fmt.Errorf("invalid image reference %q: %s", input, msg)
 }
@@ -145,7 +147,7 @@ func Push(ctx context.Context, api API, ref reference.NamedTagged, encodedAuth s
 		if client.IsErrConnectionFailed(err) {
 			return PushResult{}, unreachable(api, err)
 		}
-		return PushResult{}, fmt.Errorf("push %s: %v", reference.FamiliarString(ref), oneLine(err))
+		return PushResult{}, pushError(ref, err)
 	}
 	defer rc.Close()
 	var res PushResult
@@ -163,12 +165,28 @@ func Push(ctx context.Context, api API, ref reference.NamedTagged, encodedAuth s
 		}
 	}
 	if err := jsonmessage.DisplayJSONMessagesStream(rc, out, outFd, isTerminal, aux); err != nil {
-		return res, fmt.Errorf("push %s: %v", reference.FamiliarString(ref), oneLine(err))
+		return res, pushError(ref, err)
 	}
 	if res.Digest == "" {
 		return res, fmt.Errorf("push %s: the daemon reported no manifest digest", reference.FamiliarString(ref))
 	}
 	return res, nil
+}
+
+// pushError names the reference and adds what to do for the usual registry failures.
+func pushError(ref reference.Named, err error) error {
+	msg := oneLine(err)
+	domain := reference.Domain(ref)
+	hint := ""
+	switch low := strings.ToLower(msg); {
+	case strings.Contains(low, "unauthorized"), strings.Contains(low, "no basic auth credentials"),
+		strings.Contains(low, "denied"), strings.Contains(low, "authentication required"):
+		hint = fmt.Sprintf(" (the registry refused the credentials: run 'docker login %s')", domain)
+	case strings.Contains(low, "connection refused"), strings.Contains(low, "no such host"),
+		strings.Contains(low, "timeout"), strings.Contains(low, "network is unreachable"):
+		hint = fmt.Sprintf(" (is the registry %s up and reachable from the Docker daemon?)", domain)
+	}
+	return fmt.Errorf("push of %s failed, the tag was not pushed: %s%s", reference.FamiliarString(ref), msg, hint)
 }
 
 // oneLine folds a multi-line error message into one line.

@@ -220,7 +220,7 @@ func validateDB(dir string) error {
 // rootCause strips Trivy's nested "x error: y error: ..." prefixes down to the last two
 // parts, which name the actual failure.
 func rootCause(err error) string {
-	parts := strings.Split(err.Error(), ": ")
+	parts := strings.Split(strings.Join(strings.Fields(err.Error()), " "), ": ")
 	if len(parts) > 3 {
 		parts = parts[len(parts)-3:]
 	}
