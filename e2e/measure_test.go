@@ -1,0 +1,41 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// TestMeasure logs the wall time and peak memory of a cold and a warm scan of
+// alpine-39 and of a gated push, for the figures in issue notes and BENCHMARKS.md.
+// It asserts nothing about speed; run it with SECSCAN_MEASURE=1.
+func TestMeasure(t *testing.T) {
+	if os.Getenv("SECSCAN_MEASURE") == "" {
+		t.Skip("set SECSCAN_MEASURE=1 to measure")
+	}
+	needTestdata(t)
+	ref := env.Registry + "/measure/alpine:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	cache := t.TempDir()
+	common := []string{"--cache-dir", cache, "--db-repository", dbRepo, "--no-progress", "-o", filepath.Join(t.TempDir(), "r.json"), "-f", "json"}
+	measure := func(label string, args ...string) {
+		cmd := env.Docker(configDir, args...)
+		cmd.Path = "/usr/bin/time"
+		cmd.Args = append([]string{"/usr/bin/time", "-v", "docker"}, args...)
+		out, _ := cmd.CombinedOutput()
+		wall := regexp.MustCompile(`Elapsed \(wall clock\) time.*: (\S+)`).FindSubmatch(out)
+		rss := regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`).FindSubmatch(out)
+		if wall == nil || rss == nil {
+			t.Fatalf("%s: no figures:\n%s", label, out)
+		}
+		t.Logf("%-28s wall %s  peak RSS %s KiB", label, wall[1], rss[1])
+	}
+	measure("scan alpine-39 (cold cache)", append(append([]string{"secscan", "scan"}, common...), ref)...)
+	measure("scan alpine-39 (warm cache)", append(append([]string{"secscan", "scan"}, common...), ref)...)
+	measure("push alpine-39 --mode warn", append(append([]string{"secscan", "push", "--mode", "warn"}, common...), ref)...)
+	measure("plain docker push", "push", ref)
+	measure("plugin metadata", "secscan", "docker-cli-plugin-metadata")
+}
