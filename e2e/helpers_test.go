@@ -40,7 +40,14 @@ func docker(t *testing.T, extraEnv []string, args ...string) result {
 // dockerWith is docker with another DOCKER_CONFIG folder.
 func dockerWith(t *testing.T, cfg string, extraEnv []string, args ...string) result {
 	t.Helper()
+	return dockerIn(t, "", cfg, extraEnv, args...)
+}
+
+// dockerIn is dockerWith in working directory dir ("" for the test's).
+func dockerIn(t *testing.T, dir, cfg string, extraEnv []string, args ...string) result {
+	t.Helper()
 	cmd := env.Docker(cfg, args...)
+	cmd.Dir = dir
 	cmd.Env = append(cmd.Env, extraEnv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

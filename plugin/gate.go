@@ -3,13 +3,17 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"time"
 
 	"github.com/docker/cli/cli/command"
 
 	"github.com/docker-secscan/docker-secscan/internal/daemon"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/report"
 	"github.com/docker-secscan/docker-secscan/internal/scanner"
 )
 
@@ -17,52 +21,76 @@ import (
 type scanOutcome struct {
 	image   daemon.Image
 	result  *scanner.Result
+	policy  policy.Policy
+	source  string // where the policy came from
 	verdict policy.Verdict
 }
 
-// scanAndJudge resolves input in the local store, scans that image ID, applies the gate,
-// and writes the report (to opts.output, or stdout). Any error means the image was not
-// fully scanned: callers must not push.
-func scanAndJudge(ctx context.Context, dockerCli command.Cli, input string, opts *gateOptions, gate policy.Gate) (*scanOutcome, error) {
-	api := dockerCli.Client()
-	img, err := daemon.Resolve(ctx, api, input)
+// scanError is a failure of the scan itself (DB, image export, analysis), as opposed
+// to bad input: the policy's on-scan-error decides whether a push may go on.
+type scanError struct{ err error }
+
+func (e scanError) Error() string { return e.err.Error() }
+func (e scanError) Unwrap() error { return e.err }
+
+// scanAndJudge resolves input in the local store, scans that image ID, applies the
+// policy, and writes the report (to opts.output, or stdout) and the verdict (stderr).
+// Any error means the image was not fully scanned: callers must not push unless the
+// error is a scanError and the policy says on-scan-error: warn.
+func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, opts *gateOptions, pol policy.Policy, source string) (*scanOutcome, error) {
+	sc, err := scanner.Open(ctx, scanner.Options{DB: opts.db.scannerDB(), NoProgress: opts.db.noProgress, BestPractices: pol.BestPractices != policy.ActionOff})
 	if err != nil {
-		return nil, err
-	}
-	sc, err := scanner.Open(ctx, scanner.Options{DB: opts.db.scannerDB(), NoProgress: opts.db.noProgress})
-	if err != nil {
-		return nil, err
+		return nil, scanError{err}
 	}
 	defer sc.Close()
 
-	fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s)\n", input, shortID(img.ID))
-	archive, err := daemon.Save(ctx, api, img.ID, "")
+	fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
+	archive, err := daemon.Save(ctx, dockerCli.Client(), img.ID, "")
 	if err != nil {
-		return nil, err
+		return nil, scanError{err}
 	}
 	defer os.Remove(archive)
 	res, err := sc.Scan(ctx, scanner.Image{
 		ArchivePath: archive,
-		Reference:   input,
+		Reference:   img.Input,
 		ID:          img.ID,
 		RepoTags:    img.RepoTags,
 		RepoDigests: img.RepoDigests,
 	})
 	if err != nil {
+		return nil, scanError{err}
+	}
+	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.Evaluate(res.Scan, time.Now())}
+	if err := writeReport(ctx, dockerCli, out, opts); err != nil {
 		return nil, err
 	}
-	out := &scanOutcome{image: img, result: res, verdict: gate.Evaluate(res.Findings)}
-	if err := writeReport(ctx, dockerCli, res, opts); err != nil {
-		return nil, err
-	}
+	printVerdict(dockerCli.Err(), out.verdict)
 	return out, nil
 }
 
-func writeReport(ctx context.Context, dockerCli command.Cli, res *scanner.Result, opts *gateOptions) error {
+func printVerdict(w io.Writer, v policy.Verdict) {
+	for _, n := range v.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+	fmt.Fprintln(w, v.Summary)
+}
+
+func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, opts *gateOptions) error {
 	buf := new(bytes.Buffer)
-	wopts := scanner.WriteOptions{Color: opts.output == "" && dockerCli.Out().IsTerminal()}
-	if err := res.Write(ctx, buf, opts.format, wopts); err != nil {
-		return err
+	switch opts.format {
+	case "table":
+		color := opts.output == "" && dockerCli.Out().IsTerminal()
+		if err := writeGateTable(buf, out, color); err != nil {
+			return err
+		}
+	case "secscan-json":
+		if err := writeSecscanJSON(buf, out); err != nil {
+			return err
+		}
+	default:
+		if err := out.result.Write(ctx, buf, opts.format, scanner.WriteOptions{Suppressed: suppressions(out.verdict)}); err != nil {
+			return err
+		}
 	}
 	if opts.output != "" {
 		if err := writeFileAtomic(opts.output, buf.Bytes()); err != nil {
@@ -73,6 +101,57 @@ func writeReport(ctx context.Context, dockerCli command.Cli, res *scanner.Result
 	}
 	_, err := dockerCli.Out().Write(buf.Bytes())
 	return err
+}
+
+// suppressions lists the excepted findings for Trivy's writers.
+func suppressions(v policy.Verdict) []scanner.Suppression {
+	var out []scanner.Suppression
+	for _, d := range v.Decisions {
+		if d.Disposition != policy.Excepted || d.Exception == nil {
+			continue
+		}
+		status := "ignored"
+		if d.Exception.VEXStatus != "" {
+			status = "not_affected"
+		}
+		out = append(out, scanner.Suppression{Finding: d.Finding, Status: status, Statement: d.Exception.Reason, Source: d.Exception.Source})
+	}
+	return out
+}
+
+// secscanReport is the secscan-json format: our own model, every finding with its
+// disposition, and the verdict.
+type secscanReport struct {
+	SchemaVersion int               `json:"schemaVersion"` // 1
+	Image         report.Image      `json:"image"`
+	Scanner       string            `json:"scanner"`
+	DB            report.DB         `json:"db"`
+	Policy        string            `json:"policy"` // where it came from
+	Verdict       secscanVerdict    `json:"verdict"`
+	Findings      []policy.Decision `json:"findings"`
+	StartedAt     time.Time         `json:"startedAt"`
+	FinishedAt    time.Time         `json:"finishedAt"`
+}
+
+type secscanVerdict struct {
+	Pass     bool     `json:"pass"`
+	Summary  string   `json:"summary"`
+	Blocking int      `json:"blocking"`
+	Warnings int      `json:"warnings"`
+	Excepted int      `json:"excepted"`
+	Notes    []string `json:"notes,omitempty"`
+}
+
+func writeSecscanJSON(w io.Writer, out *scanOutcome) error {
+	v := out.verdict
+	r := secscanReport{
+		SchemaVersion: 1, Image: out.result.Image, Scanner: out.result.Scanner, DB: out.result.DB, Policy: out.source,
+		Verdict:  secscanVerdict{Pass: v.Pass, Summary: v.Summary, Blocking: v.Blocking, Warnings: v.Warnings, Excepted: v.Excepted, Notes: v.Notes},
+		Findings: v.Decisions, StartedAt: out.result.StartedAt, FinishedAt: out.result.FinishedAt,
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }
 
 func shortID(id string) string {

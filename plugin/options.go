@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/docker-secscan/docker-secscan/internal/policy"
@@ -46,6 +49,9 @@ func (o *dbOptions) validate() error {
 	if strings.TrimSpace(o.cacheDir) == "" {
 		return fmt.Errorf("--cache-dir is empty: give a folder, or leave the flag out for %s", defaultCacheDir())
 	}
+	if st, err := os.Stat(o.cacheDir); err == nil && !st.IsDir() {
+		return fmt.Errorf("--cache-dir %s is a file: give a folder", o.cacheDir)
+	}
 	_, err := scanner.ParseDBRepositories(o.repositories, "db-repository")
 	return err
 }
@@ -59,40 +65,166 @@ func defaultCacheDir() string {
 	return filepath.Join(os.TempDir(), "docker-secscan-cache")
 }
 
-// gateOptions are the scan, report and gate flags shared by scan and push.
+// Report formats: ours (table, secscan-json) and Trivy's (scanner.Formats).
+var reportFormats = append([]string{"table", "secscan-json"}, scanner.Formats...)
+
+// gateOptions are the scan, report and policy flags shared by scan and push.
 type gateOptions struct {
 	db            dbOptions
 	format        string
 	output        string
+	policyFile    string
+	vex           []string
 	threshold     string
 	ignoreUnfixed bool
 	mode          string
+	bestPractices string
 }
 
 func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVarP(&o.format, "format", "f", "table", "Report format: "+strings.Join(scanner.Formats, ", ")+" (json is Trivy's report schema)")
+	fs.StringVarP(&o.format, "format", "f", "table", "Report format: "+strings.Join(reportFormats, ", ")+" (json is Trivy's report schema)")
 	fs.StringVarP(&o.output, "output", "o", "", "Write the report to this file (atomically) instead of stdout")
-	fs.StringVar(&o.threshold, "severity-threshold", "HIGH", "Lowest severity that blocks: UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL")
-	fs.BoolVar(&o.ignoreUnfixed, "ignore-unfixed", false, "Findings with no fixed version do not block (they are still reported)")
+	fs.StringVar(&o.policyFile, "policy", "", "Policy file (default: "+policy.DefaultFileName+" in the working directory, else in the git root)")
+	fs.StringArrayVar(&o.vex, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
+	fs.StringVar(&o.threshold, "severity-threshold", "HIGH", "Lowest severity that blocks: UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL (overrides gate.block)")
+	fs.BoolVar(&o.ignoreUnfixed, "ignore-unfixed", false, "Findings with no fixed version do not block; they are still reported (overrides gate.only-fixed)")
 	fs.StringVar(&o.mode, "mode", "block", "What a failed gate does: block (exit 2, no push) or warn (report and go on)")
+	fs.StringVar(&o.bestPractices, "best-practices", "", "Image best-practice checks (Dockle IDs): block, warn or off (overrides gate.best-practices; default warn)")
 	o.db.addFlags(fs)
 }
 
-// gate validates the flags and returns the gate they describe.
-func (o *gateOptions) gate() (policy.Gate, error) {
-	th, err := report.ParseSeverity(o.threshold)
-	if err != nil {
-		return policy.Gate{}, fmt.Errorf("--severity-threshold: %v", err)
-	}
-	mode, err := policy.ParseMode(o.mode)
-	if err != nil {
-		return policy.Gate{}, fmt.Errorf("--mode: %v", err)
-	}
-	if !scanner.ValidFormat(o.format) {
-		return policy.Gate{}, fmt.Errorf("--format %q is not supported: use one of %s", o.format, strings.Join(scanner.Formats, ", "))
+// resolvePolicy loads the policy (file, imports, --vex) and applies the flags the
+// user set, which win over the file. It returns the policy and a line that says where
+// it came from.
+func (o *gateOptions) resolvePolicy(cmd *cobra.Command, now time.Time) (policy.Policy, string, error) {
+	if !slices.Contains(reportFormats, o.format) {
+		return policy.Policy{}, "", fmt.Errorf("--format %q is not supported: use one of %s", o.format, strings.Join(reportFormats, ", "))
 	}
 	if err := o.db.validate(); err != nil {
-		return policy.Gate{}, err
+		return policy.Policy{}, "", err
 	}
-	return policy.Gate{Threshold: th, IgnoreUnfixed: o.ignoreUnfixed, Mode: mode}, nil
+	p := policy.Defaults()
+	var sources []string
+	path, err := findPolicyFile(o.policyFile)
+	if err != nil {
+		return p, "", err
+	}
+	if path != "" {
+		if p, err = policy.Load(path, now); err != nil {
+			return p, "", err
+		}
+		sources = append(sources, path)
+	} else {
+		// No policy file: read the files Trivy and container-scan users already have,
+		// where those tools look for them.
+		for _, f := range defaultImports() {
+			var ex []policy.Exception
+			if strings.HasSuffix(f, "allowedlist.yaml") {
+				ex, err = policy.LoadAllowlist(f)
+			} else {
+				ex, err = policy.LoadTrivyIgnore(f)
+			}
+			if err != nil {
+				return p, "", err
+			}
+			p.Exceptions = append(p.Exceptions, ex...)
+			sources = append(sources, f)
+		}
+	}
+	for _, f := range o.vex {
+		ex, err := policy.LoadOpenVEX(f)
+		if err != nil {
+			return p, "", err
+		}
+		p.Exceptions = append(p.Exceptions, ex...)
+		sources = append(sources, f)
+	}
+	fl := cmd.Flags()
+	if fl.Changed("severity-threshold") || path == "" {
+		if p.Block, err = report.ParseSeverity(o.threshold); err != nil {
+			return p, "", fmt.Errorf("--severity-threshold: %v", err)
+		}
+		if p.Warn != nil && *p.Warn >= p.Block {
+			p.Warn = nil
+		}
+	}
+	if fl.Changed("ignore-unfixed") {
+		p.OnlyFixed = o.ignoreUnfixed
+	}
+	if p.Mode, err = policy.ParseMode(o.mode); err != nil {
+		return p, "", fmt.Errorf("--mode: %v", err)
+	}
+	if fl.Changed("best-practices") {
+		switch a := policy.Action(strings.ToLower(o.bestPractices)); a {
+		case policy.ActionBlock, policy.ActionWarn, policy.ActionOff:
+			p.BestPractices = a
+		default:
+			return p, "", fmt.Errorf("--best-practices %q: use block, warn or off", o.bestPractices)
+		}
+	}
+	src := "defaults"
+	if len(sources) > 0 {
+		src = strings.Join(sources, ", ")
+	}
+	return p, src, nil
+}
+
+// findPolicyFile returns the --policy file, else .secscan.yaml in the working directory,
+// else in the git root, else "".
+func findPolicyFile(flag string) (string, error) {
+	if flag != "" {
+		if _, err := os.Stat(flag); err != nil {
+			return "", fmt.Errorf("--policy %s: no such file", flag)
+		}
+		return flag, nil
+	}
+	for _, dir := range searchDirs() {
+		p := filepath.Join(dir, policy.DefaultFileName)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
+// defaultImports lists the ignore files present where Trivy (.trivyignore,
+// .trivyignore.yaml in the working directory) and Azure's container-scan
+// (.github/containerscan/allowedlist.yaml in the repository) look for them.
+func defaultImports() []string {
+	var out []string
+	for _, f := range []string{".trivyignore", ".trivyignore.yaml"} {
+		if st, err := os.Stat(f); err == nil && !st.IsDir() {
+			out = append(out, f)
+		}
+	}
+	for _, dir := range searchDirs() {
+		f := filepath.Join(dir, ".github", "containerscan", "allowedlist.yaml")
+		if st, err := os.Stat(f); err == nil && !st.IsDir() {
+			return append(out, f)
+		}
+	}
+	return out
+}
+
+// searchDirs is the working directory and, when different, the git root above it.
+func searchDirs() []string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil
+	}
+	dirs := []string{"."}
+	for d := wd; ; {
+		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
+			if d != wd {
+				dirs = append(dirs, d)
+			}
+			break
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	return dirs
 }

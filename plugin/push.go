@@ -1,7 +1,9 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli"
@@ -9,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-secscan/docker-secscan/internal/daemon"
+	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/registry"
 )
 
@@ -59,18 +62,24 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	if !ok {
 		return ExitFailed, fmt.Errorf("cannot push %q: push a tag (NAME:TAG), not a digest", input)
 	}
-	gate, err := opts.gate()
+	pol, source, err := opts.resolvePolicy(cmd, time.Now())
 	if err != nil {
 		return ExitFailed, err
 	}
 	familiar := reference.FamiliarString(tagged)
-	out, err := scanAndJudge(ctx, dockerCli, familiar, opts, gate)
+	img, err := daemon.Resolve(ctx, dockerCli.Client(), familiar)
 	if err != nil {
 		return ExitFailed, err
 	}
 	stderr := dockerCli.Err()
-	fmt.Fprintln(stderr, out.verdict.Summary)
-	if !out.verdict.Pass {
+	out, err := scanAndJudge(ctx, dockerCli, img, opts, pol, source)
+	var se scanError
+	switch {
+	case errors.As(err, &se) && pol.OnScanError == policy.ActionWarn:
+		fmt.Fprintf(stderr, "WARNING: the scan failed and the policy says on-scan-error: warn, so %s is pushed UNSCANNED: %v\n", familiar, err)
+	case err != nil:
+		return ExitFailed, err
+	case !out.verdict.Pass:
 		return ExitBlocked, nil
 	}
 
@@ -79,8 +88,8 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	if err != nil {
 		return ExitFailed, err
 	}
-	if now.ID != out.image.ID {
-		return ExitFailed, fmt.Errorf("%s moved from %s to %s during the scan: nothing pushed, run again", familiar, out.image.ID, now.ID)
+	if now.ID != img.ID {
+		return ExitFailed, fmt.Errorf("%s moved from %s to %s during the scan: nothing pushed, run again", familiar, img.ID, now.ID)
 	}
 
 	encodedAuth, err := command.RetrieveAuthTokenFromImage(dockerCli.ConfigFile(), tagged.String())
@@ -98,9 +107,9 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 		return ExitFailed, fmt.Errorf("registry credentials for %s: %v", reference.Domain(tagged), err)
 	}
 	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
-	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, out.image.ID, creds, false); err != nil {
+	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, img.ID, creds, false); err != nil {
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
 	}
-	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(out.image.ID))
+	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(img.ID))
 	return ExitPassed, nil
 }

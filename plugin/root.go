@@ -63,6 +63,7 @@ Examples:
 		newScanCommand(dockerCli),
 		newPushCommand(dockerCli),
 		newDBCommand(dockerCli),
+		newPolicyCommand(dockerCli),
 		newVersionCommand(dockerCli),
 	)
 	return cmd

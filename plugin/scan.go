@@ -1,11 +1,13 @@
 package plugin
 
 import (
-	"fmt"
+	"time"
 
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
+
+	"github.com/docker-secscan/docker-secscan/internal/daemon"
 )
 
 func newScanCommand(dockerCli command.Cli) *cobra.Command {
@@ -16,21 +18,26 @@ func newScanCommand(dockerCli command.Cli) *cobra.Command {
 		Short: "Scan an image from the local image store for vulnerabilities",
 		Long: `Scan an image from the local image store of the daemon the docker CLI uses
 (DOCKER_HOST, docker context). IMAGE is a name, name:tag, name@digest or image ID.
-OS packages and language packages are checked against Trivy's vulnerability DB.
+OS packages and language packages are checked against Trivy's vulnerability DB, and the
+image configuration against best-practice checks; the policy (.secscan.yaml, --policy)
+gives every finding a disposition.
 
 With --exit-code the gate decides the exit code:
 ` + exitCodesHelp,
 		Args: exactlyOneImage,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			gate, err := opts.gate()
+			pol, source, err := opts.resolvePolicy(cmd, time.Now())
 			if err != nil {
 				return failed(err)
 			}
-			out, err := scanAndJudge(cmd.Context(), dockerCli, args[0], opts, gate)
+			img, err := daemon.Resolve(cmd.Context(), dockerCli.Client(), args[0])
 			if err != nil {
 				return failed(err)
 			}
-			fmt.Fprintln(dockerCli.Err(), out.verdict.Summary)
+			out, err := scanAndJudge(cmd.Context(), dockerCli, img, opts, pol, source)
+			if err != nil {
+				return failed(err)
+			}
 			if exitCode && !out.verdict.Pass {
 				return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + out.verdict.Summary}
 			}

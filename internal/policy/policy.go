@@ -1,13 +1,20 @@
-// Package policy decides whether an image may be pushed, from its findings and the
-// gate's rules. It is pure Go: findings in, verdict out, no I/O.
+// Package policy decides whether an image may be pushed, from its findings and a
+// policy: severity gates, exceptions with owners and expiry, imported allowlists,
+// .trivyignore files and OpenVEX statements. It is pure Go: no I/O but reading the
+// policy and import files.
 //
-// The rule is the one Azure's container-scan action and `trivy --exit-code 1
-// --severity ...` apply: a finding at or above the severity threshold blocks.
+// The severity rule is the one Azure's container-scan action and `trivy --exit-code 1
+// --severity ...` apply: a finding at or above the block severity fails the gate.
 package policy
 
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/distribution/reference"
+	"github.com/package-url/packageurl-go"
 
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
@@ -33,96 +40,267 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("invalid mode %q: use block or warn", s)
 }
 
-// Gate holds the rules of a push gate.
-type Gate struct {
-	// Threshold is the lowest severity that blocks (default HIGH).
-	Threshold report.Severity
-	// IgnoreUnfixed exempts findings with no known fixed version from blocking, as
-	// Trivy's --ignore-unfixed does. They are still reported.
-	IgnoreUnfixed bool
-	// Mode says whether blocking findings refuse the push or only warn.
-	Mode Mode
-}
-
-// DefaultGate is the gate used when the user sets nothing: block HIGH and CRITICAL.
-func DefaultGate() Gate {
-	return Gate{Threshold: report.SeverityHigh, Mode: ModeBlock}
-}
-
 // Disposition is what the gate made of one finding.
 type Disposition string
 
 const (
-	// Blocking: at or above the threshold; it fails the gate (in warn mode: Warning).
+	// Blocking: at or above the block severity; it fails the gate.
 	Blocking Disposition = "blocking"
-	// Warning: would block, but the gate is in warn mode.
+	// Warning: in the warn band, or blocking while the gate is in warn mode.
 	Warning Disposition = "warning"
-	// Unfixed: at or above the threshold, but no fix is known and unfixed findings are exempt.
+	// Excepted: suppressed by a valid exception (allowlist, .trivyignore, VEX, policy).
+	Excepted Disposition = "excepted"
+	// Unfixed: would block or warn, but no fix is known and the policy counts only
+	// fixable findings.
 	Unfixed Disposition = "unfixed"
-	// BelowThreshold: less severe than the threshold.
+	// BelowThreshold: less severe than the warn band (or the block severity).
 	BelowThreshold Disposition = "below-threshold"
+	// Off: a best-practice finding while best-practice checks are off.
+	Off Disposition = "off"
 )
 
 // Decision pairs a finding with its disposition.
 type Decision struct {
 	Finding     report.Finding `json:"finding"`
 	Disposition Disposition    `json:"disposition"`
+	// Exception is the exception that applied (Excepted) or that expired (any other).
+	Exception *Exception `json:"exception,omitempty"`
+	// Note explains an expired or soon-expiring exception.
+	Note string `json:"note,omitempty"`
 }
 
 // Verdict is the gate's decision for one image.
 type Verdict struct {
-	// Pass is true when the image may be pushed: nothing blocks, or the gate only warns.
+	// Pass is true when the image may be pushed.
 	Pass bool `json:"pass"`
-	// Blocking counts the findings that fail the gate (in warn mode: that warned).
+	// Counts of findings per disposition.
 	Blocking int `json:"blocking"`
+	Warnings int `json:"warnings"`
+	Excepted int `json:"excepted"`
 	// Decisions holds one entry per finding, in the order the findings came.
 	Decisions []Decision `json:"decisions"`
+	// Notes are gate-level remarks: stale DB, exceptions about to expire or expired.
+	Notes []string `json:"notes,omitempty"`
 	// Summary is one line that says why the gate passed or failed.
 	Summary string `json:"summary"`
 }
 
-// Evaluate applies the gate to the findings of one scan.
-func (g Gate) Evaluate(findings []report.Finding) Verdict {
-	v := Verdict{Decisions: make([]Decision, 0, len(findings))}
+// Evaluate applies the policy to a scan at time now.
+func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
+	v := Verdict{Decisions: make([]Decision, 0, len(scan.Findings))}
+	repo := repository(scan.Image.Reference)
 	unfixed := 0
-	for _, f := range findings {
-		d := BelowThreshold
-		switch {
-		case f.Severity < g.Threshold:
-		case g.IgnoreUnfixed && !f.Fixable():
-			d = Unfixed
+	expiring := map[string]bool{}
+	for _, f := range scan.Findings {
+		d := Decision{Finding: f, Disposition: p.severityDisposition(f)}
+		if d.Disposition == Unfixed {
 			unfixed++
-		case g.Mode == ModeWarn:
-			d = Warning
-			v.Blocking++
-		default:
-			d = Blocking
+		}
+		if ex, expired := p.matchException(f, repo, now); ex != nil {
+			d.Exception = ex
+			if expired {
+				d.Note = fmt.Sprintf("exception %s (%s) expired on %s", ex.ID, ex.Source, ex.Expires.UTC().Format(time.DateOnly))
+			} else {
+				d.Disposition = Excepted
+				switch {
+				case ex.Expires.IsZero():
+					d.Note = fmt.Sprintf("excepted by %s: %s (no expiry)", ex.Source, ex.Reason)
+				default:
+					d.Note = fmt.Sprintf("excepted by %s until %s: %s", ex.Source, ex.Expires.UTC().Format(time.DateOnly), ex.Reason)
+					if left := ex.Expires.Sub(now); left <= p.WarnBefore && !expiring[ex.Source+ex.ID] {
+						expiring[ex.Source+ex.ID] = true
+						v.Notes = append(v.Notes, fmt.Sprintf("exception %s (%s) expires in %s, on %s", ex.ID, ex.Source, humanDays(left), ex.Expires.UTC().Format(time.DateOnly)))
+					}
+				}
+			}
+		}
+		if d.Disposition == Blocking && p.Mode == ModeWarn {
+			d.Disposition = Warning
+			v.Blocking++ // counted as blocking for the summary, but the gate passes
+		} else if d.Disposition == Blocking {
 			v.Blocking++
 		}
-		v.Decisions = append(v.Decisions, Decision{Finding: f, Disposition: d})
+		switch d.Disposition {
+		case Warning:
+			v.Warnings++
+		case Excepted:
+			v.Excepted++
+		}
+		v.Decisions = append(v.Decisions, d)
 	}
-	v.Pass = v.Blocking == 0 || g.Mode == ModeWarn
-	v.Summary = g.summary(len(findings), v.Blocking, unfixed)
+	for _, d := range v.Decisions {
+		if d.Note != "" && d.Disposition != Excepted {
+			v.Notes = append(v.Notes, fmt.Sprintf("%s in %s: %s", d.Finding.VulnerabilityID, d.Finding.PkgName, d.Note))
+		}
+	}
+
+	staleBlock := false
+	if p.MaxDBAge > 0 && !scan.DB.UpdatedAt.IsZero() {
+		if age := now.Sub(scan.DB.UpdatedAt); age > p.MaxDBAge {
+			msg := fmt.Sprintf("the vulnerability DB was updated %s ago, more than gate.max-db-age %s: run 'docker secscan db update'", humanDays(age), days(p.MaxDBAge))
+			v.Notes = append(v.Notes, msg)
+			staleBlock = p.OnStaleDB == ActionBlock
+		}
+	}
+
+	blocked := v.Blocking > 0 && p.Mode != ModeWarn
+	v.Pass = !blocked && !staleBlock
+	v.Summary = p.summary(len(scan.Findings), v, unfixed, staleBlock)
 	return v
 }
 
-func (g Gate) summary(total, blocking, unfixed int) string {
-	rule := fmt.Sprintf("severity %s or higher", g.Threshold)
-	if g.IgnoreUnfixed {
+// severityDisposition places a finding by severity, fixability and best-practice
+// action, before exceptions.
+func (p Policy) severityDisposition(f report.Finding) Disposition {
+	if f.Kind == report.KindBestPractice {
+		switch p.BestPractices {
+		case ActionOff:
+			return Off
+		case ActionWarn:
+			return Warning
+		}
+		return Blocking
+	}
+	d := BelowThreshold
+	switch {
+	case f.Severity >= p.Block:
+		d = Blocking
+	case p.Warn != nil && f.Severity >= *p.Warn:
+		d = Warning
+	}
+	if d != BelowThreshold && p.OnlyFixed && !f.Fixable() {
+		return Unfixed
+	}
+	return d
+}
+
+// matchException returns the first valid exception for f, or else the first expired
+// one (expired = true).
+func (p Policy) matchException(f report.Finding, repo string, now time.Time) (*Exception, bool) {
+	var expired *Exception
+	for i := range p.Exceptions {
+		ex := &p.Exceptions[i]
+		if !ex.Matches(f, repo) {
+			continue
+		}
+		if ex.Expires.IsZero() || now.Before(ex.Expires) {
+			return ex, false
+		}
+		if expired == nil {
+			expired = ex
+		}
+	}
+	return expired, expired != nil
+}
+
+// Matches reports whether the exception covers the finding in image repository repo
+// (normalised, e.g. "docker.io/library/alpine"; empty when unknown). IDs compare
+// case-insensitively with the finding's ID and aliases; Package is a package name or a
+// purl (type, namespace and name must match; version and qualifiers only when given);
+// Path is a doublestar glob over the package's file path (or the result target).
+func (e Exception) Matches(f report.Finding, repo string) bool {
+	if !strings.EqualFold(e.ID, f.VulnerabilityID) {
+		alias := false
+		for _, a := range f.Aliases {
+			alias = alias || strings.EqualFold(e.ID, a)
+		}
+		if !alias {
+			return false
+		}
+	}
+	if e.Package != "" && !matchPackage(e.Package, f) {
+		return false
+	}
+	if e.Path != "" {
+		p := strings.TrimPrefix(f.PkgPath, "/")
+		if p == "" {
+			p = f.Target
+		}
+		if ok, _ := doublestar.Match(strings.TrimPrefix(e.Path, "/"), p); !ok {
+			return false
+		}
+	}
+	if e.Image != "" && repository(e.Image) != repo {
+		return false
+	}
+	return true
+}
+
+func matchPackage(pattern string, f report.Finding) bool {
+	if !strings.HasPrefix(pattern, "pkg:") {
+		return pattern == f.PkgName
+	}
+	want, err := packageurl.FromString(pattern)
+	if err != nil || f.PURL == "" {
+		return false
+	}
+	got, err := packageurl.FromString(f.PURL)
+	if err != nil {
+		return false
+	}
+	if want.Type != got.Type || !strings.EqualFold(want.Namespace, got.Namespace) || want.Name != got.Name {
+		return false
+	}
+	if want.Version != "" && want.Version != got.Version {
+		return false
+	}
+	have := got.Qualifiers.Map()
+	for k, v := range want.Qualifiers.Map() {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// repository normalises an image reference to its repository name
+// ("alpine:3" -> "docker.io/library/alpine"); "" when it is not a reference.
+func repository(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ""
+	}
+	return named.Name()
+}
+
+func validGlob(p string) bool { return doublestar.ValidatePattern(p) }
+
+func (p Policy) summary(total int, v Verdict, unfixed int, stale bool) string {
+	rule := fmt.Sprintf("severity %s or higher", p.Block)
+	if p.OnlyFixed {
 		rule += " with a fix available"
 	}
-	extra := ""
+	var extra []string
+	if v.Excepted > 0 {
+		extra = append(extra, fmt.Sprintf("%d excepted", v.Excepted))
+	}
 	if unfixed > 0 {
-		extra = fmt.Sprintf("; %d more at that severity have no fix yet", unfixed)
+		extra = append(extra, fmt.Sprintf("%d without a fix not counted", unfixed))
+	}
+	if v.Warnings > 0 && p.Mode != ModeWarn {
+		extra = append(extra, fmt.Sprintf("%d %s", v.Warnings, plural(v.Warnings, "warning", "warnings")))
+	}
+	tail := ""
+	if len(extra) > 0 {
+		tail = "; " + strings.Join(extra, ", ")
 	}
 	switch {
-	case blocking == 0:
-		return fmt.Sprintf("passed: no vulnerability of %s (%d found in all%s)", rule, total, extra)
-	case g.Mode == ModeWarn:
-		return fmt.Sprintf("passed with warnings: %d %s of %s (mode warn)%s", blocking, plural(blocking, "vulnerability", "vulnerabilities"), rule, extra)
+	case stale:
+		return "blocked: the vulnerability DB is older than gate.max-db-age" + tail
+	case v.Blocking == 0:
+		return fmt.Sprintf("passed: no finding of %s (%d found in all%s)", rule, total, tail)
+	case p.Mode == ModeWarn:
+		return fmt.Sprintf("passed with warnings: %d %s of %s (mode warn)%s", v.Blocking, plural(v.Blocking, "finding", "findings"), rule, tail)
 	default:
-		return fmt.Sprintf("blocked: %d %s of %s%s", blocking, plural(blocking, "vulnerability", "vulnerabilities"), rule, extra)
+		return fmt.Sprintf("blocked: %d %s of %s%s", v.Blocking, plural(v.Blocking, "finding", "findings"), rule, tail)
 	}
+}
+
+func humanDays(d time.Duration) string {
+	if d < 24*time.Hour {
+		return d.Round(time.Minute).String()
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
 func plural(n int, one, many string) string {

@@ -3,17 +3,24 @@ package policy
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
+var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
 func findings() []report.Finding {
 	return []report.Finding{
-		{VulnerabilityID: "CVE-1", Severity: report.SeverityCritical, FixedVersion: "1.2"},
-		{VulnerabilityID: "CVE-2", Severity: report.SeverityHigh},
-		{VulnerabilityID: "CVE-3", Severity: report.SeverityMedium, FixedVersion: "1.3"},
-		{VulnerabilityID: "CVE-4", Severity: report.SeverityUnknown},
+		{Kind: report.KindVulnerability, VulnerabilityID: "CVE-1", PkgName: "openssl", Severity: report.SeverityCritical, FixedVersion: "1.2"},
+		{Kind: report.KindVulnerability, VulnerabilityID: "CVE-2", PkgName: "musl", Severity: report.SeverityHigh},
+		{Kind: report.KindVulnerability, VulnerabilityID: "CVE-3", PkgName: "zlib", Severity: report.SeverityMedium, FixedVersion: "1.3"},
+		{Kind: report.KindVulnerability, VulnerabilityID: "CVE-4", PkgName: "busybox", Severity: report.SeverityUnknown},
 	}
+}
+
+func scanOf(f []report.Finding) report.Scan {
+	return report.Scan{Image: report.Image{Reference: "registry.example.com/team/app:1"}, Findings: f, DB: report.DB{UpdatedAt: now.Add(-time.Hour)}}
 }
 
 func dispositions(v Verdict) []Disposition {
@@ -24,31 +31,38 @@ func dispositions(v Verdict) []Disposition {
 	return out
 }
 
-func TestEvaluate(t *testing.T) {
+func sev(s report.Severity) *report.Severity { return &s }
+
+func TestEvaluateSeverities(t *testing.T) {
+	base := Defaults()
 	tests := []struct {
 		name     string
-		gate     Gate
+		edit     func(*Policy)
 		pass     bool
 		blocking int
 		want     []Disposition
 		summary  string
 	}{
-		{"default blocks high and critical", DefaultGate(), false, 2,
-			[]Disposition{Blocking, Blocking, BelowThreshold, BelowThreshold}, "blocked: 2 vulnerabilities of severity HIGH or higher"},
-		{"critical only", Gate{Threshold: report.SeverityCritical, Mode: ModeBlock}, false, 1,
-			[]Disposition{Blocking, BelowThreshold, BelowThreshold, BelowThreshold}, "blocked: 1 vulnerability"},
-		{"ignore unfixed", Gate{Threshold: report.SeverityHigh, IgnoreUnfixed: true, Mode: ModeBlock}, false, 1,
-			[]Disposition{Blocking, Unfixed, BelowThreshold, BelowThreshold}, "1 more at that severity have no fix yet"},
-		{"warn mode passes", Gate{Threshold: report.SeverityHigh, Mode: ModeWarn}, true, 2,
+		{"default blocks high and critical", func(*Policy) {}, false, 2,
+			[]Disposition{Blocking, Blocking, BelowThreshold, BelowThreshold}, "blocked: 2 findings of severity HIGH or higher"},
+		{"critical only", func(p *Policy) { p.Block = report.SeverityCritical }, false, 1,
+			[]Disposition{Blocking, BelowThreshold, BelowThreshold, BelowThreshold}, "blocked: 1 finding"},
+		{"warn band", func(p *Policy) { p.Warn = sev(report.SeverityMedium) }, false, 2,
+			[]Disposition{Blocking, Blocking, Warning, BelowThreshold}, "1 warning"},
+		{"only fixed", func(p *Policy) { p.OnlyFixed = true }, false, 1,
+			[]Disposition{Blocking, Unfixed, BelowThreshold, BelowThreshold}, "1 without a fix not counted"},
+		{"warn mode passes", func(p *Policy) { p.Mode = ModeWarn }, true, 2,
 			[]Disposition{Warning, Warning, BelowThreshold, BelowThreshold}, "passed with warnings"},
-		{"unknown threshold blocks everything", Gate{Threshold: report.SeverityUnknown, Mode: ModeBlock}, false, 4,
+		{"unknown blocks everything", func(p *Policy) { p.Block = report.SeverityUnknown }, false, 4,
 			[]Disposition{Blocking, Blocking, Blocking, Blocking}, "blocked: 4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := tt.gate.Evaluate(findings())
+			p := base
+			tt.edit(&p)
+			v := p.Evaluate(scanOf(findings()), now)
 			if v.Pass != tt.pass || v.Blocking != tt.blocking {
-				t.Fatalf("pass=%v blocking=%d, want pass=%v blocking=%d", v.Pass, v.Blocking, tt.pass, tt.blocking)
+				t.Fatalf("pass=%v blocking=%d, want pass=%v blocking=%d (%s)", v.Pass, v.Blocking, tt.pass, tt.blocking, v.Summary)
 			}
 			got := dispositions(v)
 			for i := range tt.want {
@@ -64,9 +78,124 @@ func TestEvaluate(t *testing.T) {
 }
 
 func TestEvaluateNoFindings(t *testing.T) {
-	v := DefaultGate().Evaluate(nil)
+	v := Defaults().Evaluate(scanOf(nil), now)
 	if !v.Pass || v.Blocking != 0 || !strings.HasPrefix(v.Summary, "passed") {
 		t.Fatalf("empty scan: %+v", v)
+	}
+}
+
+func TestExpiryBoundaries(t *testing.T) {
+	day := func(s string) time.Time { t, _ := ParseExpiry(s); return t }
+	ex := Exception{ID: "CVE-1", Reason: "r", Expires: day("2026-12-01"), Source: "p:1"}
+	p := Defaults()
+	p.Exceptions = []Exception{ex}
+	f := findings()[:1]
+	for _, tc := range []struct {
+		at      time.Time
+		applies bool
+	}{
+		{time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), true},                        // the day before
+		{time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC), true},                      // last second
+		{time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), false},                         // the day of, 00:00 UTC
+		{time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), false},                         // the day after
+		{time.Date(2026, 11, 30, 20, 0, 0, 0, time.FixedZone("-05", -5*3600)), false}, // 01:00 UTC on the day
+		{time.Date(2026, 12, 1, 8, 0, 0, 0, time.FixedZone("+09", 9*3600)), true},     // 23:00 UTC the day before
+	} {
+		v := p.Evaluate(scanOf(f), tc.at)
+		got := v.Decisions[0].Disposition == Excepted
+		if got != tc.applies {
+			t.Errorf("at %s: excepted=%v, want %v (%+v)", tc.at, got, tc.applies, v.Decisions[0])
+		}
+		if !tc.applies && (v.Pass || !strings.Contains(strings.Join(v.Notes, "\n"), "expired on 2026-12-01")) {
+			t.Errorf("at %s: an expired exception must block and say so: %+v", tc.at, v)
+		}
+	}
+	// An RFC 3339 expiry keeps its zone.
+	tz, err := ParseExpiry("2026-12-01T09:00:00+09:00")
+	if err != nil || !tz.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("ParseExpiry with zone = %v, %v", tz, err)
+	}
+}
+
+func TestWarningWindow(t *testing.T) {
+	p := Defaults()
+	p.WarnBefore = 7 * 24 * time.Hour
+	for _, tc := range []struct {
+		expires string
+		warn    bool
+	}{{"2026-12-05", true}, {"2026-12-06", true}, {"2026-12-07", false}, {"2026-12-08", false}} {
+		exp, _ := ParseExpiry(tc.expires)
+		p.Exceptions = []Exception{{ID: "CVE-1", Reason: "r", Expires: exp, Source: "p:1"}}
+		v := p.Evaluate(scanOf(findings()[:1]), now)
+		warned := strings.Contains(strings.Join(v.Notes, "\n"), "expires in")
+		if warned != tc.warn || v.Excepted != 1 {
+			t.Errorf("expiry %s: warned=%v want %v; excepted=%d; notes %v", tc.expires, warned, tc.warn, v.Excepted, v.Notes)
+		}
+	}
+}
+
+func TestExceptionScopes(t *testing.T) {
+	f := report.Finding{Kind: report.KindVulnerability, VulnerabilityID: "CVE-2019-1549", Aliases: []string{"GHSA-xxxx"}, PkgName: "libssl1.1",
+		PURL: "pkg:apk/alpine/libssl1.1@1.1.1c-r0?arch=x86_64&distro=3.9.4", PkgPath: "", Target: "img (alpine 3.9.4)", Severity: report.SeverityHigh}
+	jar := report.Finding{VulnerabilityID: "CVE-9", PkgName: "log4j", PkgPath: "app/lib/log4j.jar", Severity: report.SeverityCritical}
+	repo := repository("registry.example.com/team/app:1")
+	tests := []struct {
+		ex   Exception
+		f    report.Finding
+		want bool
+	}{
+		{Exception{ID: "cve-2019-1549"}, f, true},
+		{Exception{ID: "GHSA-xxxx"}, f, true},
+		{Exception{ID: "CVE-2019-1551"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Package: "libssl1.1"}, f, true},
+		{Exception{ID: "CVE-2019-1549", Package: "libcrypto1.1"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Package: "pkg:apk/alpine/libssl1.1"}, f, true},
+		{Exception{ID: "CVE-2019-1549", Package: "pkg:apk/alpine/libssl1.1@1.1.1c-r0"}, f, true},
+		{Exception{ID: "CVE-2019-1549", Package: "pkg:apk/alpine/libssl1.1@1.1.1d-r0"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Package: "pkg:apk/alpine/libssl1.1?arch=aarch64"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Image: "registry.example.com/team/app"}, f, true},
+		{Exception{ID: "CVE-2019-1549", Image: "registry.example.com/team/other"}, f, false},
+		{Exception{ID: "CVE-9", Path: "app/**/*.jar"}, jar, true},
+		{Exception{ID: "CVE-9", Path: "/app/lib/log4j.jar"}, jar, true},
+		{Exception{ID: "CVE-9", Path: "opt/**"}, jar, false},
+	}
+	for _, tt := range tests {
+		if got := tt.ex.Matches(tt.f, repo); got != tt.want {
+			t.Errorf("%+v matches %s = %v, want %v", tt.ex, tt.f.VulnerabilityID, got, tt.want)
+		}
+	}
+}
+
+func TestStaleDB(t *testing.T) {
+	p := Defaults()
+	p.MaxDBAge = 24 * time.Hour
+	s := scanOf(nil)
+	s.DB.UpdatedAt = now.Add(-49 * time.Hour)
+	v := p.Evaluate(s, now)
+	if v.Pass || !strings.Contains(v.Summary, "max-db-age") {
+		t.Fatalf("stale DB should block: %+v", v)
+	}
+	p.OnStaleDB = ActionWarn
+	if v := p.Evaluate(s, now); !v.Pass || len(v.Notes) == 0 {
+		t.Fatalf("stale DB with on-stale-db warn should pass with a note: %+v", v)
+	}
+}
+
+func TestBestPractices(t *testing.T) {
+	bp := report.Finding{Kind: report.KindBestPractice, VulnerabilityID: "CIS-DI-0001", Aliases: []string{"AVD-DS-0002"}, Severity: report.SeverityHigh}
+	for action, want := range map[Action]Disposition{ActionBlock: Blocking, ActionWarn: Warning, ActionOff: Off} {
+		p := Defaults()
+		p.BestPractices = action
+		v := p.Evaluate(scanOf([]report.Finding{bp}), now)
+		if v.Decisions[0].Disposition != want || v.Pass != (action != ActionBlock) {
+			t.Errorf("best-practices %s: %+v", action, v)
+		}
+	}
+	p := Defaults()
+	p.BestPractices = ActionBlock
+	p.Exceptions = []Exception{{ID: "CIS-DI-0001", Reason: "root is needed"}}
+	if v := p.Evaluate(scanOf([]report.Finding{bp}), now); !v.Pass || v.Excepted != 1 {
+		t.Errorf("an allowlisted check must not block: %+v", v)
 	}
 }
 

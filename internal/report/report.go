@@ -66,7 +66,9 @@ func (s *Severity) UnmarshalText(b []byte) error {
 // Finding is one vulnerability in one installed package of an image: Trivy's
 // DetectedVulnerability reduced to what a gate and a reader need.
 type Finding struct {
-	VulnerabilityID  string   `json:"vulnerabilityID"`        // CVE, GHSA, distribution advisory ID
+	Kind             string   `json:"kind"`                   // KindVulnerability or KindBestPractice
+	VulnerabilityID  string   `json:"vulnerabilityID"`        // CVE, GHSA, advisory ID; check ID for best practices
+	Aliases          []string `json:"aliases,omitempty"`      // other IDs of the finding (e.g. Trivy's AVD-DS-0002 for CIS-DI-0001)
 	PkgName          string   `json:"pkgName"`                // binary package name, e.g. "libssl1.1"
 	PkgID            string   `json:"pkgID,omitempty"`        // name@version for language packages
 	PkgPath          string   `json:"pkgPath,omitempty"`      // file inside the image, for language packages
@@ -81,6 +83,12 @@ type Finding struct {
 	Class            string   `json:"class"`                  // "os-pkgs" or "lang-pkgs"
 	Type             string   `json:"type"`                   // package ecosystem, e.g. "alpine", "gomod"
 }
+
+// Kinds of finding.
+const (
+	KindVulnerability = "vulnerability"
+	KindBestPractice  = "best-practice"
+)
 
 // Fixable reports whether a fixed version is known (Trivy's status "fixed").
 func (f Finding) Fixable() bool { return f.FixedVersion != "" }

@@ -24,11 +24,12 @@ import (
 	"github.com/aquasecurity/trivy/pkg/fanal/artifact"
 	artimage "github.com/aquasecurity/trivy/pkg/fanal/artifact/image"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+	"github.com/aquasecurity/trivy/pkg/iac/rego"
 	"github.com/aquasecurity/trivy/pkg/javadb"
 	"github.com/aquasecurity/trivy/pkg/log"
+	"github.com/aquasecurity/trivy/pkg/misconf"
 	trivyreport "github.com/aquasecurity/trivy/pkg/report"
 	"github.com/aquasecurity/trivy/pkg/report/cyclonedx"
-	"github.com/aquasecurity/trivy/pkg/report/table"
 	"github.com/aquasecurity/trivy/pkg/scan"
 	"github.com/aquasecurity/trivy/pkg/scan/langpkg"
 	"github.com/aquasecurity/trivy/pkg/scan/local"
@@ -36,7 +37,6 @@ import (
 	"github.com/aquasecurity/trivy/pkg/types"
 	"github.com/aquasecurity/trivy/pkg/vulnerability"
 	xos "github.com/aquasecurity/trivy/pkg/x/os"
-	"github.com/fatih/color"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -71,6 +71,10 @@ type Options struct {
 	Parallel int
 	// NoProgress hides Trivy's layer progress bar.
 	NoProgress bool
+	// BestPractices also runs Trivy's image-configuration checks (the Dockerfile checks
+	// on the history-derived Dockerfile, and secrets in the config), reported as
+	// best-practice findings with Dockle IDs where one exists.
+	BestPractices bool
 }
 
 // Scanner scans images against one opened vulnerability DB. Trivy keeps the DB in a
@@ -162,17 +166,24 @@ func (s *Scanner) Scan(ctx context.Context, img Image) (*Result, error) {
 	}
 	timg := &trivyImage{Image: v1img, ref: img}
 
-	art, err := artimage.NewArtifact(timg, s.cache, artifact.Option{
-		DisabledAnalyzers: disabledAnalyzers(),
+	aopts := artifact.Option{
+		DisabledAnalyzers: disabledAnalyzers(s.opts.BestPractices),
 		Parallel:          s.opts.Parallel,
 		NoProgress:        s.opts.NoProgress,
 		Offline:           true,
-	})
+	}
+	sopts := ScanOptions()
+	if s.opts.BestPractices {
+		// Trivy's checks embedded in the binary: no checks bundle download.
+		aopts.MisconfScannerOption = misconf.ScannerOption{Namespaces: rego.BuiltinNamespaces()}
+		sopts.ImageConfigScanners = types.Scanners{types.MisconfigScanner, types.SecretScanner}
+	}
+	art, err := artimage.NewArtifact(timg, s.cache, aopts)
 	if err != nil {
 		return nil, fmt.Errorf("prepare the scan of %s: %v", img.Reference, err)
 	}
 	backend := local.NewService(applier.NewApplier(s.cache), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
-	rep, err := scan.NewService(backend, art).ScanArtifact(ctx, ScanOptions())
+	rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("scan %s: %v", img.Reference, rootCause(err))
 	}
@@ -194,15 +205,19 @@ func ScanOptions() types.ScanOptions {
 }
 
 // disabledAnalyzers mirrors pkg/commands/artifact.disabledAnalyzers for
-// `trivy image --scanners vuln`: no lock files (image mode), apk command history,
-// secrets, config files, licence files, Dockerfile history, executables (Rekor, which
-// would need the network) or RPM archives.
-func disabledAnalyzers() []analyzer.Type {
+// `trivy image --scanners vuln` (plus `--image-config-scanners misconfig,secret` when
+// bestPractices is set): no lock files (image mode), apk command history, file secrets,
+// config files, licence files, executables (Rekor, which would need the network) or RPM
+// archives, and no Dockerfile history unless best practices are checked.
+func disabledAnalyzers(bestPractices bool) []analyzer.Type {
 	var out []analyzer.Type
 	out = append(out, analyzer.TypeLockfiles...)
 	out = append(out, analyzer.TypeApkCommand, analyzer.TypeSecret)
 	out = append(out, analyzer.TypeConfigFiles...)
-	out = append(out, analyzer.TypeLicenseFile, analyzer.TypeHistoryDockerfile, analyzer.TypeExecutable, analyzer.TypeRpmArchive)
+	out = append(out, analyzer.TypeLicenseFile, analyzer.TypeExecutable, analyzer.TypeRpmArchive)
+	if !bestPractices {
+		out = append(out, analyzer.TypeHistoryDockerfile)
+	}
 	return out
 }
 
@@ -231,8 +246,10 @@ func convert(rep types.Report, img Image, st DBStatus) report.Scan {
 		out.Image.EOSL = o.Eosl
 	}
 	for _, r := range rep.Results {
+		out.Findings = append(out.Findings, bestPracticeFindings(r)...)
 		for _, v := range r.Vulnerabilities {
 			f := report.Finding{
+				Kind:             report.KindVulnerability,
 				VulnerabilityID:  v.VulnerabilityID,
 				PkgName:          v.PkgName,
 				PkgID:            v.PkgID,
@@ -264,19 +281,27 @@ func severity(s string) report.Severity {
 	return sev
 }
 
-// Formats lists the report formats Write accepts.
-var Formats = []string{"table", "json", "sarif", "cyclonedx"}
+// Formats lists the report formats Write accepts (Trivy's writers).
+var Formats = []string{"json", "sarif", "cyclonedx"}
 
 // ValidFormat reports whether f is one of Formats.
 func ValidFormat(f string) bool { return slices.Contains(Formats, f) }
 
 // WriteOptions tune Write.
 type WriteOptions struct {
-	// Severities limits the table to these severities (all when empty). JSON, SARIF and
-	// CycloneDX always carry every finding.
-	Severities []report.Severity
-	// Color colours the table by severity (for a terminal).
-	Color bool
+	// Suppressed findings are moved out of the results into Trivy's
+	// ExperimentalModifiedFindings with this status and statement, as Trivy does for
+	// .trivyignore and VEX (JSON, SARIF and CycloneDX then leave them out of the
+	// findings; JSON lists them as suppressed).
+	Suppressed []Suppression
+}
+
+// Suppression names one finding that an exception or VEX statement suppressed.
+type Suppression struct {
+	Finding   report.Finding
+	Status    string // "ignored" or "not_affected" (Trivy's FindingStatus values)
+	Statement string // the reason
+	Source    string // where the exception came from, e.g. ".secscan.yaml:12"
 }
 
 // Write renders the result in one of Formats with Trivy's own writer, so JSON follows
@@ -287,25 +312,8 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 		Write(context.Context, types.Report) error
 	}
 	switch format {
-	case "table":
-		var sev []dbTypes.Severity
-		for _, s := range opts.Severities {
-			sev = append(sev, dbTypes.Severity(s))
-		}
-		if len(sev) == 0 {
-			for _, s := range report.Severities() {
-				sev = append(sev, dbTypes.Severity(s))
-			}
-		}
-		color.NoColor = !opts.Color
-		writer = table.NewWriter(table.Options{
-			Scanners:   types.Scanners{types.VulnerabilityScanner},
-			Severities: sev,
-			Output:     w,
-			TableModes: []types.TableMode{types.Summary, types.Detailed},
-		})
 	case "json":
-		writer = &trivyreport.JSONWriter{Output: w}
+		writer = &trivyreport.JSONWriter{Output: w, ShowSuppressed: true}
 	case "sarif":
 		writer = &trivyreport.SarifWriter{Output: w, Version: TrivyVersion}
 	case "cyclonedx":
@@ -313,8 +321,51 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 	default:
 		return fmt.Errorf("unknown report format %q: use one of %s", format, strings.Join(Formats, ", "))
 	}
-	if err := writer.Write(ctx, r.trivy); err != nil {
+	if err := writer.Write(ctx, suppress(r.trivy, opts.Suppressed)); err != nil {
 		return fmt.Errorf("write the %s report: %w", format, err)
 	}
 	return nil
+}
+
+// suppress returns a copy of rep whose results no longer hold the suppressed
+// vulnerabilities and misconfigurations, which are listed as modified findings instead.
+func suppress(rep types.Report, sup []Suppression) types.Report {
+	if len(sup) == 0 {
+		return rep
+	}
+	key := func(target, id, pkg, version, path string) string {
+		return target + "\x00" + id + "\x00" + pkg + "\x00" + version + "\x00" + path
+	}
+	byKey := map[string]Suppression{}
+	for _, s := range sup {
+		f := s.Finding
+		id := f.VulnerabilityID
+		if f.Kind == report.KindBestPractice && len(f.Aliases) > 0 && DockleID(f.Aliases[0]) == id {
+			id = f.Aliases[0]
+		}
+		byKey[key(f.Target, id, f.PkgName, f.InstalledVersion, f.PkgPath)] = s
+	}
+	out := rep
+	out.Results = make(types.Results, len(rep.Results))
+	for i, r := range rep.Results {
+		r.Vulnerabilities = slices.Clone(r.Vulnerabilities)
+		r.Misconfigurations = slices.Clone(r.Misconfigurations)
+		r.ModifiedFindings = slices.Clone(r.ModifiedFindings)
+		r.Vulnerabilities = slices.DeleteFunc(r.Vulnerabilities, func(v types.DetectedVulnerability) bool {
+			s, ok := byKey[key(r.Target, v.VulnerabilityID, v.PkgName, v.InstalledVersion, v.PkgPath)]
+			if ok {
+				r.ModifiedFindings = append(r.ModifiedFindings, types.NewModifiedFinding(v, types.FindingStatus(s.Status), s.Statement, s.Source))
+			}
+			return ok
+		})
+		r.Misconfigurations = slices.DeleteFunc(r.Misconfigurations, func(m types.DetectedMisconfiguration) bool {
+			s, ok := byKey[key(r.Target, m.ID, "", "", "")]
+			if ok {
+				r.ModifiedFindings = append(r.ModifiedFindings, types.NewModifiedFinding(m, types.FindingStatus(s.Status), s.Statement, s.Source))
+			}
+			return ok
+		})
+		out.Results[i] = r
+	}
+	return out
 }

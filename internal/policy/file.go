@@ -1,0 +1,425 @@
+package policy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+// DefaultFileName is the policy file looked up in the working directory, then in the
+// git root.
+const DefaultFileName = ".secscan.yaml"
+
+// Action is what the gate does with a class of findings or a condition.
+type Action string
+
+// Actions. Not every setting takes every action; see File.
+const (
+	ActionBlock Action = "block"
+	ActionWarn  Action = "warn"
+	ActionOff   Action = "off"
+)
+
+// File is the policy file's schema (.secscan.yaml). Keys are kebab-case; unknown keys
+// are errors. See the README for a commented example.
+type File struct {
+	Version int `yaml:"version"` // 1
+
+	Gate struct {
+		Block         string `yaml:"block"`          // lowest severity that blocks (default HIGH)
+		Warn          string `yaml:"warn"`           // lowest severity that warns (below block); empty: none
+		OnlyFixed     *bool  `yaml:"only-fixed"`     // only findings with a fixed version block (default false)
+		OnScanError   string `yaml:"on-scan-error"`  // block (default) or warn: push unscanned with a warning
+		MaxDBAge      string `yaml:"max-db-age"`     // e.g. 72h, 7d; empty: no limit
+		OnStaleDB     string `yaml:"on-stale-db"`    // block (default) or warn
+		BestPractices string `yaml:"best-practices"` // block, warn (default) or off
+	} `yaml:"gate"`
+
+	Exceptions []FileException `yaml:"exceptions"`
+
+	ExceptionRules struct {
+		MaxHorizon string `yaml:"max-horizon"` // longest allowed time to expiry, e.g. 90d (default 365d)
+		WarnBefore string `yaml:"warn-before"` // warn this long before expiry (default 14d)
+	} `yaml:"exception-rules"`
+
+	Imports struct {
+		Allowlist   string   `yaml:"allowlist"`   // Azure container-scan allowedlist.yaml
+		TrivyIgnore []string `yaml:"trivyignore"` // .trivyignore or .trivyignore.yaml files
+		VEX         []string `yaml:"vex"`         // OpenVEX documents
+	} `yaml:"imports"`
+}
+
+// FileException is one exception as written in the policy file.
+type FileException struct {
+	ID      string `yaml:"id"`      // CVE, GHSA, advisory or best-practice check ID (required)
+	Package string `yaml:"package"` // package name or purl
+	Path    string `yaml:"path"`    // file path (glob) inside the image
+	Image   string `yaml:"image"`   // image repository, e.g. registry.example.com/team/app
+	Reason  string `yaml:"reason"`  // required
+	Expires string `yaml:"expires"` // YYYY-MM-DD (00:00 UTC) or RFC 3339 time; required
+	Owner   string `yaml:"owner"`
+	Ticket  string `yaml:"ticket"`
+}
+
+// Policy is a validated policy, ready to evaluate.
+type Policy struct {
+	Source        string           `json:"source"` // the file it came from, or "defaults"
+	Block         report.Severity  `json:"block"`
+	Warn          *report.Severity `json:"warn,omitempty"`
+	OnlyFixed     bool             `json:"onlyFixed"`
+	OnScanError   Action           `json:"onScanError"`
+	MaxDBAge      time.Duration    `json:"maxDBAge,omitempty"`
+	OnStaleDB     Action           `json:"onStaleDB"`
+	BestPractices Action           `json:"bestPractices"`
+	Mode          Mode             `json:"mode"`
+	MaxHorizon    time.Duration    `json:"maxHorizon"`
+	WarnBefore    time.Duration    `json:"warnBefore"`
+	Exceptions    []Exception      `json:"exceptions"`
+}
+
+// Exception suppresses matching findings until it expires.
+type Exception struct {
+	ID            string    `json:"id"`
+	Package       string    `json:"package,omitempty"`
+	Path          string    `json:"path,omitempty"`
+	Image         string    `json:"image,omitempty"`
+	Reason        string    `json:"reason"`
+	Expires       time.Time `json:"expires,omitempty"` // zero: never (only imports without a date)
+	Owner         string    `json:"owner,omitempty"`
+	Ticket        string    `json:"ticket,omitempty"`
+	Source        string    `json:"source"`                  // "file:line"
+	VEXStatus     string    `json:"vexStatus,omitempty"`     // not_affected or fixed, for VEX statements
+	Justification string    `json:"justification,omitempty"` // VEX justification
+}
+
+// Defaults returns the policy used when there is no file: block HIGH and above, every
+// finding counts, scan errors and a stale DB block, best practices warn, exceptions may
+// run at most 365 days and warn 14 days before expiry.
+func Defaults() Policy {
+	return Policy{
+		Source:        "defaults",
+		Block:         report.SeverityHigh,
+		OnScanError:   ActionBlock,
+		OnStaleDB:     ActionBlock,
+		BestPractices: ActionWarn,
+		Mode:          ModeBlock,
+		MaxHorizon:    365 * 24 * time.Hour,
+		WarnBefore:    14 * 24 * time.Hour,
+	}
+}
+
+// FieldError is a policy problem at a place in a file.
+type FieldError struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // YAML path, e.g. exceptions[2].expires
+	Msg  string
+}
+
+func (e *FieldError) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc += ":" + strconv.Itoa(e.Line)
+	}
+	if e.Key != "" {
+		return fmt.Sprintf("%s: %s: %s", loc, e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", loc, e.Msg)
+}
+
+// Load reads and validates a policy file (now is used to check expiry horizons).
+// Imports named in the file are read relative to the file's folder.
+// Errors are *FieldError naming file, line and key.
+func Load(path string, now time.Time) (Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Policy{}, fmt.Errorf("policy file %s: %v", path, errors.Unwrap(err))
+	}
+	return Parse(path, data, now)
+}
+
+// Parse validates policy file content; name is used in errors and as the base folder
+// for imports.
+func Parse(name string, data []byte, now time.Time) (Policy, error) {
+	p := Defaults()
+	p.Source = name
+	var f File
+	if len(strings.TrimSpace(string(data))) > 0 {
+		if err := decodeYAML(name, data, &f, yaml.Strict()); err != nil {
+			return p, err
+		}
+	}
+	v := &validator{name: name, data: data}
+	if f.Version != 0 && f.Version != 1 {
+		v.fail("version", "unsupported version %d: use 1", f.Version)
+	}
+	if f.Gate.Block != "" {
+		p.Block = v.severity("gate.block", f.Gate.Block)
+	}
+	if f.Gate.Warn != "" {
+		s := v.severity("gate.warn", f.Gate.Warn)
+		if s >= p.Block {
+			v.fail("gate.warn", "%s is not below gate.block (%s): the warn band must be less severe", s, p.Block)
+		}
+		p.Warn = &s
+	}
+	if f.Gate.OnlyFixed != nil {
+		p.OnlyFixed = *f.Gate.OnlyFixed
+	}
+	p.OnScanError = v.action("gate.on-scan-error", f.Gate.OnScanError, p.OnScanError, ActionBlock, ActionWarn)
+	p.OnStaleDB = v.action("gate.on-stale-db", f.Gate.OnStaleDB, p.OnStaleDB, ActionBlock, ActionWarn)
+	p.BestPractices = v.action("gate.best-practices", f.Gate.BestPractices, p.BestPractices, ActionBlock, ActionWarn, ActionOff)
+	if f.Gate.MaxDBAge != "" {
+		p.MaxDBAge = v.duration("gate.max-db-age", f.Gate.MaxDBAge)
+	}
+	if f.ExceptionRules.MaxHorizon != "" {
+		p.MaxHorizon = v.duration("exception-rules.max-horizon", f.ExceptionRules.MaxHorizon)
+	}
+	if f.ExceptionRules.WarnBefore != "" {
+		p.WarnBefore = v.duration("exception-rules.warn-before", f.ExceptionRules.WarnBefore)
+	}
+	for i, fe := range f.Exceptions {
+		key := fmt.Sprintf("exceptions[%d]", i)
+		e := Exception{ID: strings.TrimSpace(fe.ID), Package: fe.Package, Path: fe.Path, Image: fe.Image,
+			Reason: strings.TrimSpace(fe.Reason), Owner: fe.Owner, Ticket: fe.Ticket, Source: v.source(key)}
+		if e.ID == "" {
+			v.fail(key+".id", "missing: name the CVE, GHSA, advisory or check ID")
+		}
+		if e.Reason == "" {
+			v.fail(key+".reason", "missing: say why this finding is accepted")
+		}
+		if fe.Expires == "" {
+			v.fail(key+".expires", "missing: give a date (YYYY-MM-DD) within %s", days(p.MaxHorizon))
+		} else if t, err := ParseExpiry(fe.Expires); err != nil {
+			v.fail(key+".expires", "%v", err)
+		} else {
+			e.Expires = t
+			if t.Sub(now) > p.MaxHorizon {
+				v.fail(key+".expires", "%s is more than %s away (exception-rules.max-horizon): choose an earlier date", fe.Expires, days(p.MaxHorizon))
+			}
+		}
+		if e.Path != "" && !validGlob(e.Path) {
+			v.fail(key+".path", "%q is not a valid glob", e.Path)
+		}
+		p.Exceptions = append(p.Exceptions, e)
+	}
+	base := filepath.Dir(name)
+	rel := func(s string) string {
+		if filepath.IsAbs(s) {
+			return s
+		}
+		return filepath.Join(base, s)
+	}
+	if v.err == nil {
+		if f.Imports.Allowlist != "" {
+			ex, err := LoadAllowlist(rel(f.Imports.Allowlist))
+			v.addErr(err)
+			p.Exceptions = append(p.Exceptions, ex...)
+		}
+		for _, ti := range f.Imports.TrivyIgnore {
+			ex, err := LoadTrivyIgnore(rel(ti))
+			v.addErr(err)
+			p.Exceptions = append(p.Exceptions, ex...)
+		}
+		for _, vx := range f.Imports.VEX {
+			ex, err := LoadOpenVEX(rel(vx))
+			v.addErr(err)
+			p.Exceptions = append(p.Exceptions, ex...)
+		}
+	}
+	return p, v.err
+}
+
+// ParseExpiry reads an expiry: a date YYYY-MM-DD, meaning 00:00:00 UTC of that day (as
+// Trivy's .trivyignore exp: does), or an RFC 3339 time with its zone. An exception
+// applies while now is before its expiry.
+func ParseExpiry(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date: use YYYY-MM-DD (or an RFC 3339 time)", s)
+}
+
+var durationPattern = regexp.MustCompile(`^(\d+)d$`)
+
+// ParseDuration reads Go durations (72h, 90m) and whole days (7d).
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if m := durationPattern.FindStringSubmatch(s); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err != nil || n > 100000 {
+			return 0, fmt.Errorf("%q is too long", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration: use e.g. 72h or 7d", s)
+	}
+	return d, nil
+}
+
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+// validator collects the first error with its place in the file.
+type validator struct {
+	name string
+	data []byte
+	file *ast.File
+	err  error
+}
+
+func (v *validator) line(key string) (line int) {
+	defer func() {
+		if recover() != nil {
+			line = 0
+		}
+	}()
+	if v.file == nil {
+		f, err := parser.ParseBytes(v.data, 0)
+		if err != nil {
+			return 0
+		}
+		v.file = f
+	}
+	p, err := yaml.PathString("$." + key)
+	if err != nil {
+		return 0
+	}
+	n, err := p.FilterFile(v.file)
+	if err != nil || n == nil || n.GetToken() == nil {
+		return 0
+	}
+	return n.GetToken().Position.Line
+}
+
+func (v *validator) source(key string) string {
+	if l := v.line(key + ".id"); l > 0 {
+		return fmt.Sprintf("%s:%d", v.name, l)
+	}
+	return v.name
+}
+
+func (v *validator) fail(key, format string, a ...any) {
+	if v.err != nil {
+		return
+	}
+	line := 0
+	// A missing key has no line: fall back to its parent's (exceptions[0].reason ->
+	// exceptions[0]).
+	for k := key; line == 0 && k != ""; {
+		line = v.line(k)
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	v.err = &FieldError{File: v.name, Line: line, Key: key, Msg: fmt.Sprintf(format, a...)}
+}
+
+func (v *validator) addErr(err error) {
+	if v.err == nil && err != nil {
+		v.err = err
+	}
+}
+
+func (v *validator) severity(key, s string) report.Severity {
+	sev, err := report.ParseSeverity(s)
+	if err != nil {
+		v.fail(key, "%v", err)
+	}
+	return sev
+}
+
+func (v *validator) duration(key, s string) time.Duration {
+	d, err := ParseDuration(s)
+	if err != nil {
+		v.fail(key, "%v", err)
+	}
+	return d
+}
+
+func (v *validator) action(key, s string, def Action, allowed ...Action) Action {
+	if s == "" {
+		return def
+	}
+	for _, a := range allowed {
+		if Action(strings.ToLower(strings.TrimSpace(s))) == a {
+			return a
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	v.fail(key, "%q is not one of %s", s, strings.Join(names, ", "))
+	return def
+}
+
+// decodeYAML decodes data into v, turning go-yaml errors into one-line FieldErrors.
+// go-yaml v1.19 panics on some malformed input (found by fuzzing: a tag such as "!000"
+// on a sequence); that is reported as an error too, never a crash.
+func decodeYAML(name string, data []byte, v any, opts ...yaml.DecodeOption) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &FieldError{File: name, Msg: "the YAML could not be decoded (malformed tags or structure)"}
+		}
+	}()
+	if err := yaml.UnmarshalWithOptions(data, v, opts...); err != nil {
+		return yamlError(name, err)
+	}
+	return nil
+}
+
+// yamlError turns a go-yaml error into a one-line FieldError with the line.
+func yamlError(name string, err error) error {
+	fe := &FieldError{File: name, Msg: strings.Join(strings.Fields(err.Error()), " ")}
+	if m := yamlPos.FindStringSubmatch(err.Error()); m != nil {
+		fe.Line, _ = strconv.Atoi(m[1])
+		fe.Msg = strings.Join(strings.Fields(m[3]), " ")
+	}
+	return fe
+}
+
+// go-yaml formats errors as "[line:column] message" followed by the source excerpt.
+var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\] ([^\n]*)`)
+
+// MarshalJSON writes durations as "72h0m0s"-style strings ("" for none), for
+// `docker secscan policy check`.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	type plain Policy
+	dur := func(d time.Duration) string {
+		if d == 0 {
+			return ""
+		}
+		return days(d)
+	}
+	return json.Marshal(struct {
+		plain
+		MaxDBAge   string `json:"maxDBAge,omitempty"`
+		MaxHorizon string `json:"maxHorizon"`
+		WarnBefore string `json:"warnBefore"`
+	}{plain(p), dur(p.MaxDBAge), dur(p.MaxHorizon), dur(p.WarnBefore)})
+}

@@ -1,0 +1,52 @@
+package plugin
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+)
+
+func newPolicyCommand(dockerCli command.Cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Check the gate policy",
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	opts := &gateOptions{}
+	check := &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Validate a policy file and print the effective policy (after imports and flags) as JSON",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return failed(fmt.Errorf("'docker secscan policy check' takes at most one policy file, got %d", len(args)))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.policyFile = args[0]
+			}
+			pol, source, err := opts.resolvePolicy(cmd, time.Now())
+			if err != nil {
+				return failed(err)
+			}
+			b, err := json.MarshalIndent(pol, "", "  ")
+			if err != nil {
+				return failed(err)
+			}
+			fmt.Fprintf(dockerCli.Err(), "policy OK: %s (%d exceptions)\n", source, len(pol.Exceptions))
+			fmt.Fprintln(dockerCli.Out(), string(b))
+			return nil
+		},
+	}
+	opts.addFlags(check.Flags())
+	for _, hidden := range []string{"format", "output", "db-repository", "java-db-repository", "cache-dir", "skip-db-update", "no-progress"} {
+		_ = check.Flags().MarkHidden(hidden)
+	}
+	cmd.AddCommand(check)
+	return cmd
+}

@@ -1,0 +1,97 @@
+package plugin
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/fatih/color"
+
+	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+var dispositionOrder = map[policy.Disposition]int{
+	policy.Blocking: 0, policy.Warning: 1, policy.Excepted: 2, policy.Unfixed: 3, policy.BelowThreshold: 4, policy.Off: 5,
+}
+
+// severityColors follow Trivy's table (pkg/report/table): cyan, blue, yellow, bright
+// red, red.
+var severityColors = map[report.Severity]*color.Color{
+	report.SeverityUnknown:  color.New(color.FgCyan),
+	report.SeverityLow:      color.New(color.FgBlue),
+	report.SeverityMedium:   color.New(color.FgYellow),
+	report.SeverityHigh:     color.New(color.FgHiRed),
+	report.SeverityCritical: color.New(color.FgRed),
+}
+
+// writeGateTable writes the human report: the image, then every finding with its
+// disposition (blocking first, then by severity), then per-severity totals.
+func writeGateTable(w io.Writer, out *scanOutcome, useColor bool) error {
+	img := out.result.Image
+	osName := img.OS
+	if osName == "" {
+		osName = "no OS detected"
+	}
+	if img.EOSL {
+		osName += ", end of life"
+	}
+	fmt.Fprintf(w, "%s (%s)\nimage %s, DB updated %s\n\n", img.Reference, osName, img.ID, out.result.DB.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"))
+	ds := append([]policy.Decision(nil), out.verdict.Decisions...)
+	sort.SliceStable(ds, func(i, j int) bool {
+		a, b := ds[i], ds[j]
+		if dispositionOrder[a.Disposition] != dispositionOrder[b.Disposition] {
+			return dispositionOrder[a.Disposition] < dispositionOrder[b.Disposition]
+		}
+		return a.Finding.Severity > b.Finding.Severity
+	})
+	if len(ds) == 0 {
+		fmt.Fprintln(w, "No findings.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DISPOSITION\tSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tTITLE / NOTE")
+	for _, d := range ds {
+		f := d.Finding
+		sev := f.Severity.String()
+		if useColor {
+			sev = severityColors[f.Severity].Sprint(sev)
+		}
+		pkg := f.PkgName
+		if f.Kind == report.KindBestPractice {
+			pkg = "(image config)"
+		}
+		note := f.Title
+		if d.Note != "" {
+			note = d.Note
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Disposition, sev, f.VulnerabilityID, pkg, dash(f.InstalledVersion), dash(f.FixedVersion), truncate(note, 110))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	counts := report.CountBySeverity(out.result.Findings)
+	var parts []string
+	for _, s := range report.Severities() {
+		parts = append(parts, fmt.Sprintf("%s: %d", s, counts[s]))
+	}
+	_, err := fmt.Fprintf(w, "\nTotal: %d (%s)\n", len(out.result.Findings), strings.Join(parts, ", "))
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
