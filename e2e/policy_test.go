@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -246,4 +247,27 @@ func TestPolicyCheck(t *testing.T) {
 		t.Fatalf("want exit 1: %s", r)
 	}
 	checkOneLineError(t, r, "bad.yaml:3")
+}
+
+func TestOnScanError(t *testing.T) {
+	needTestdata(t)
+	ref := env.Registry + "/e2e/scanerror:1"
+	loadImage(t, "images/alpine-3.11.5.tar.gz", ref)
+	port, err := freeTCPPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDB := []string{"secscan", "push", "--no-progress", "--cache-dir", t.TempDir(), "--db-repository", "127.0.0.1:" + strconv.Itoa(port) + "/none"}
+
+	// Default: fail closed.
+	r := docker(t, nil, append(noDB, ref)...)
+	if r.code != 1 || registryHasTag(t, env.Registry, "e2e/scanerror", "1") {
+		t.Fatalf("a failed scan must push nothing by default: %s", r)
+	}
+	// on-scan-error: warn is the user's explicit choice to fail open.
+	pol := writeFile(t, t.TempDir(), "p.yaml", "gate:\n  on-scan-error: warn\n")
+	r = docker(t, nil, append(noDB, "--policy", pol, ref)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "UNSCANNED") || !registryHasTag(t, env.Registry, "e2e/scanerror", "1") {
+		t.Fatalf("on-scan-error: warn pushes with a warning: %s", r)
+	}
 }
