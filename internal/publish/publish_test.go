@@ -1,0 +1,241 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker-secscan/docker-secscan/internal/ci"
+	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+const ikey = "11111111-2222-3333-4444-555555555555"
+
+func TestParseConnectionString(t *testing.T) {
+	cs, err := ParseConnectionString("InstrumentationKey=" + ikey + ";IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/;LiveEndpoint=https://x/")
+	if err != nil || cs.TrackURL() != "https://westeurope-5.in.applicationinsights.azure.com/v2/track" {
+		t.Fatalf("%+v %v", cs, err)
+	}
+	if cs, err := ParseConnectionString(ikey); err != nil || cs.IngestionEndpoint != DefaultIngestionEndpoint {
+		t.Fatalf("bare key: %+v %v", cs, err)
+	}
+	if strings.Contains(cs.Redacted(), ikey) || !strings.Contains(cs.Redacted(), "5555") {
+		t.Fatalf("Redacted() = %q", cs.Redacted())
+	}
+	for _, bad := range []string{"", "garbage-secret", "IngestionEndpoint=https://x/", "InstrumentationKey=k;IngestionEndpoint=ftp://x"} {
+		_, err := ParseConnectionString(bad)
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+		} else if bad != "" && strings.Contains(err.Error(), bad) {
+			t.Errorf("error repeats the secret: %v", err)
+		}
+	}
+}
+
+func event(n int) ScanEvent {
+	var fs []report.Finding
+	var ds []policy.Decision
+	for i := 0; i < n; i++ {
+		f := report.Finding{Kind: report.KindVulnerability, VulnerabilityID: fmt.Sprintf("CVE-2024-%05d", i), PkgName: "pkg", Severity: report.Severity(i % 5)}
+		fs = append(fs, f)
+		disp := policy.Blocking
+		var ex *policy.Exception
+		if i%7 == 0 {
+			disp, ex = policy.Excepted, &policy.Exception{ID: f.VulnerabilityID, Source: "p.yaml:3"}
+		}
+		ds = append(ds, policy.Decision{Finding: f, Disposition: disp, Exception: ex})
+	}
+	return ScanEvent{
+		Scan:    report.Scan{Image: report.Image{Reference: "r/app:1", ID: "sha256:abc"}, Findings: fs, Scanner: "trivy v0.74.0", FinishedAt: time.Unix(0, 0)},
+		Verdict: policy.Verdict{Decisions: ds, Blocking: n, Summary: "blocked"},
+		CI:      ci.Context{Provider: "GitHub Actions", RunURL: "https://github.com/a/b/actions/runs/1", Ref: "refs/heads/main", CommitSHA: "sha1"},
+		Digest:  "sha256:def", Pushed: true, Token: "sub-token-secret", RequestID: "req-1",
+	}
+}
+
+func TestEnvelopeShape(t *testing.T) {
+	cs, _ := ParseConnectionString(ikey)
+	env := Envelope(event(3), cs, time.Unix(0, 0))
+	b, _ := json.Marshal(env)
+	var got struct {
+		Name string
+		IKey string
+		Data struct {
+			BaseType string
+			BaseData struct {
+				Name         string
+				Properties   map[string]string
+				Measurements map[string]float64
+			}
+		}
+	}
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "Microsoft.ApplicationInsights.11111111222233334444555555555555.Event" || got.Data.BaseType != "EventData" || got.Data.BaseData.Name != EventName {
+		t.Fatalf("envelope: %s", b)
+	}
+	p := got.Data.BaseData.Properties
+	var ctx, wf, vs map[string]any
+	for name, dst := range map[string]*map[string]any{"context": &ctx, "workflow": &wf, "vulnscan": &vs} {
+		if err := json.Unmarshal([]byte(p[name]), dst); err != nil {
+			t.Fatalf("%s is not a JSON string: %q", name, p[name])
+		}
+	}
+	if p["__version"] != "0.1" || ctx["artifactId"] != "sha256:def" || ctx["artifactType"] != "containerImage" ||
+		wf["runUrl"] != "https://github.com/a/b/actions/runs/1" || wf["additionalData"].(map[string]any)["GITHUB_SHA"] != "sha1" ||
+		vs["provider"] != "trivy v0.74.0" || p["ci.commit_sha"] != "sha1" || p["policy.verdict"] != "blocked" || p["image.digest"] != "sha256:def" {
+		t.Fatalf("properties: %v", p)
+	}
+	if len(vs["allowList"].([]any)) != 1 {
+		t.Fatalf("allowList: %v", vs["allowList"])
+	}
+	if got.Data.BaseData.Measurements["findings.total"] != 3 {
+		t.Fatalf("measurements: %v", got.Data.BaseData.Measurements)
+	}
+}
+
+func TestEnvelopeKeepsEveryPropertyShortWithoutLosingCounts(t *testing.T) {
+	cs, _ := ParseConnectionString(ikey)
+	ev := event(3000)
+	env := Envelope(ev, cs, time.Now())
+	b, _ := json.Marshal(env)
+	var got struct {
+		Data struct {
+			BaseData struct {
+				Properties   map[string]string
+				Measurements map[string]float64
+			}
+		}
+	}
+	json.Unmarshal(b, &got)
+	ids := map[string]bool{}
+	for k, v := range got.Data.BaseData.Properties {
+		if len(v) > MaxPropertyLength {
+			t.Fatalf("%s is %d characters", k, len(v))
+		}
+		if strings.HasPrefix(k, "vulnscan.identifiers.") || strings.HasPrefix(k, "vulnscan.allowList") {
+			for _, id := range strings.Split(v, ", ") {
+				ids[id] = true
+			}
+		}
+	}
+	if len(ids) != 3000 {
+		t.Fatalf("%d of 3000 identifiers survive in the split properties", len(ids))
+	}
+	total := 0.0
+	for _, s := range report.Severities() {
+		total += got.Data.BaseData.Measurements["severity."+s.String()]
+	}
+	if total != 3000 {
+		t.Fatalf("severity counts add up to %v", total)
+	}
+}
+
+// ingestion is a real HTTP server on 127.0.0.1 that records /v2/track posts and answers
+// according to a script.
+type ingestion struct {
+	mu       sync.Mutex
+	answers  []int // status per request; 0 = hang until the client gives up
+	received []string
+	srv      *httptest.Server
+}
+
+func newIngestion(t *testing.T, answers ...int) *ingestion {
+	in := &ingestion{answers: answers}
+	in.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		in.mu.Lock()
+		status := http.StatusOK
+		if len(in.answers) > 0 {
+			status, in.answers = in.answers[0], in.answers[1:]
+		}
+		if status == 0 {
+			in.mu.Unlock()
+			<-r.Context().Done()
+			return
+		}
+		if status == http.StatusOK {
+			in.received = append(in.received, string(body))
+		}
+		in.mu.Unlock()
+		w.WriteHeader(status)
+		if status == http.StatusOK {
+			fmt.Fprint(w, `{"itemsReceived":1,"itemsAccepted":1,"errors":[]}`)
+		}
+	}))
+	t.Cleanup(in.srv.Close)
+	return in
+}
+
+func (in *ingestion) count() int { in.mu.Lock(); defer in.mu.Unlock(); return len(in.received) }
+
+func TestSpoolAndRetryDeliverExactlyOnce(t *testing.T) {
+	cs, _ := ParseConnectionString(ikey)
+	refused := func() string {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		a := l.Addr().String()
+		l.Close()
+		return "http://" + a + "/v2/track"
+	}()
+	for name, setup := range map[string]func(*testing.T) (string, *ingestion){
+		"refused": func(t *testing.T) (string, *ingestion) { return refused, nil },
+		"hangs": func(t *testing.T) (string, *ingestion) {
+			in := newIngestion(t, 0, 200)
+			return in.srv.URL + "/v2/track", in
+		},
+		"500 then 200": func(t *testing.T) (string, *ingestion) {
+			in := newIngestion(t, 500, 200)
+			return in.srv.URL + "/v2/track", in
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			url, in := setup(t)
+			s := &Sender{SpoolDir: t.TempDir(), Timeout: 300 * time.Millisecond}
+			err := s.Publish(context.Background(), url, Envelope(event(2), cs, time.Now()))
+			if err == nil || !strings.Contains(err.Error(), "kept in") || s.Pending() != 1 {
+				t.Fatalf("first attempt: err=%v pending=%d", err, s.Pending())
+			}
+			if strings.Contains(err.Error(), "sub-token-secret") || strings.Contains(err.Error(), ikey) {
+				t.Fatalf("secret in error: %v", err)
+			}
+			if in == nil {
+				in = newIngestion(t)
+				// The refused endpoint is gone for good: point the spooled event at a live one
+				// by retrying through a sender whose spool we rewrite.
+				rewriteSpool(t, s.SpoolDir, url, in.srv.URL+"/v2/track")
+			}
+			sent, left, err := s.Retry(context.Background())
+			if err != nil || sent != 1 || left != 0 || in.count() != 1 {
+				t.Fatalf("retry: sent=%d left=%d err=%v received=%d", sent, left, err, in.count())
+			}
+			if sent, _, _ := s.Retry(context.Background()); sent != 0 || in.count() != 1 {
+				t.Fatalf("delivered more than once")
+			}
+			if !strings.Contains(in.received[0], EventName) {
+				t.Fatalf("payload: %s", in.received[0])
+			}
+		})
+	}
+}
+
+func TestPartialAcceptIsAFailure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"itemsReceived":1,"itemsAccepted":0,"errors":[{"index":0,"statusCode":400,"message":"Invalid instrumentation key"}]}`)
+	}))
+	defer srv.Close()
+	cs, _ := ParseConnectionString(ikey)
+	s := &Sender{SpoolDir: t.TempDir(), Timeout: time.Second}
+	if err := s.Publish(context.Background(), srv.URL+"/v2/track", Envelope(event(1), cs, time.Now())); err == nil || !strings.Contains(err.Error(), "Invalid instrumentation key") {
+		t.Fatalf("err = %v", err)
+	}
+}
