@@ -1,7 +1,6 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -75,32 +74,70 @@ func printVerdict(w io.Writer, v policy.Verdict) {
 	fmt.Fprintln(w, v.Summary)
 }
 
+// writeReport writes the main report (-o FILE or stdout, in --format) and every
+// --report FORMAT=PATH, each atomically; on GitHub Actions it also appends the Markdown
+// summary to $GITHUB_STEP_SUMMARY and sets the scan-report-path output.
 func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, opts *gateOptions) error {
-	buf := new(bytes.Buffer)
-	switch opts.format {
-	case "table":
-		color := opts.output == "" && dockerCli.Out().IsTerminal()
-		if err := writeGateTable(buf, out, color); err != nil {
+	color := opts.output == "" && dockerCli.Out().IsTerminal()
+	main, err := renderReport(ctx, out, opts.format, opts.ci, color)
+	if err != nil {
+		return err
+	}
+	var written []string
+	for _, r := range opts.reportSpecs {
+		b, err := renderReport(ctx, out, r.format, opts.ci, false)
+		if err != nil {
 			return err
 		}
-	case "secscan-json":
-		if err := writeSecscanJSON(buf, out); err != nil {
+		if err := writeFileAtomic(r.path, b); err != nil {
 			return err
 		}
-	default:
-		if err := out.result.Write(ctx, buf, opts.format, scanner.WriteOptions{Suppressed: suppressions(out.verdict)}); err != nil {
-			return err
-		}
+		written = append(written, r.path)
 	}
 	if opts.output != "" {
-		if err := writeFileAtomic(opts.output, buf.Bytes()); err != nil {
+		if err := writeFileAtomic(opts.output, main); err != nil {
 			return err
 		}
-		fmt.Fprintf(dockerCli.Err(), "Report written to %s\n", opts.output)
-		return nil
+		written = append([]string{opts.output}, written...)
+	} else if _, err := dockerCli.Out().Write(main); err != nil {
+		return err
 	}
-	_, err := dockerCli.Out().Write(buf.Bytes())
-	return err
+	for _, p := range written {
+		fmt.Fprintf(dockerCli.Err(), "Report written to %s\n", p)
+	}
+	return githubOutputs(ctx, out, opts, written)
+}
+
+// githubOutputs appends the Markdown summary to $GITHUB_STEP_SUMMARY and writes
+// scan-report-path (the first report file) to $GITHUB_OUTPUT, as container-scan did.
+func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, written []string) error {
+	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
+		md, err := renderReport(ctx, out, "markdown", opts.ci, false)
+		if err != nil {
+			return err
+		}
+		if err := appendFile(p, md); err != nil {
+			return fmt.Errorf("GITHUB_STEP_SUMMARY: %v", err)
+		}
+	}
+	if p := os.Getenv("GITHUB_OUTPUT"); p != "" && len(written) > 0 {
+		if err := appendFile(p, []byte("scan-report-path="+written[0]+"\n")); err != nil {
+			return fmt.Errorf("GITHUB_OUTPUT: %v", err)
+		}
+	}
+	return nil
+}
+
+func appendFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // suppressions lists the excepted findings for Trivy's writers.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/docker-secscan/docker-secscan/internal/ci"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 	"github.com/docker-secscan/docker-secscan/internal/scanner"
@@ -79,11 +80,18 @@ type gateOptions struct {
 	ignoreUnfixed bool
 	mode          string
 	bestPractices string
+	reports       []string
+	publish       publishOptions
+
+	// Set by resolvePolicy.
+	reportSpecs []reportSpec
+	ci          *ci.Context
 }
 
 func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.format, "format", "f", "table", "Report format: "+strings.Join(reportFormats, ", ")+" (json is Trivy's report schema)")
 	fs.StringVarP(&o.output, "output", "o", "", "Write the report to this file (atomically) instead of stdout")
+	fs.StringArrayVar(&o.reports, "report", nil, "Also write a report, FORMAT=PATH (repeatable; formats: "+strings.Join(allReportFormats, ", ")+")")
 	fs.StringVar(&o.policyFile, "policy", "", "Policy file (default: "+policy.DefaultFileName+" in the working directory, else in the git root)")
 	fs.StringArrayVar(&o.vex, "vex", nil, "OpenVEX document whose not_affected and fixed statements suppress findings (repeatable)")
 	fs.StringVar(&o.threshold, "severity-threshold", "HIGH", "Lowest severity that blocks: UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL (overrides gate.block)")
@@ -91,6 +99,7 @@ func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.mode, "mode", "block", "What a failed gate does: block (exit 2, no push) or warn (report and go on)")
 	fs.StringVar(&o.bestPractices, "best-practices", "", "Image best-practice checks (Dockle IDs): block, warn or off (overrides gate.best-practices; default warn)")
 	o.db.addFlags(fs)
+	o.publish.addFlags(fs)
 }
 
 // resolvePolicy loads the policy (file, imports, --vex) and applies the flags the
@@ -103,6 +112,19 @@ func (o *gateOptions) resolvePolicy(cmd *cobra.Command, now time.Time) (policy.P
 	if err := o.db.validate(); err != nil {
 		return policy.Policy{}, "", err
 	}
+	specs, err := parseReportSpecs(o.reports)
+	if err != nil {
+		return policy.Policy{}, "", err
+	}
+	o.reportSpecs = specs
+	if _, _, err := o.publish.connection(); err != nil {
+		return policy.Policy{}, "", err
+	}
+	c, err := detectCI(o.publish.ciOverrides)
+	if err != nil {
+		return policy.Policy{}, "", err
+	}
+	o.ci = &c
 	p := policy.Defaults()
 	var sources []string
 	path, err := findPolicyFile(o.policyFile)

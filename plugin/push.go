@@ -80,6 +80,9 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	case err != nil:
 		return ExitFailed, err
 	case !out.verdict.Pass:
+		if perr := publishOutcome(ctx, dockerCli, out, opts, "", false); perr != nil {
+			return ExitFailed, perr
+		}
 		return ExitBlocked, nil
 	}
 
@@ -111,5 +114,10 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
 	}
 	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(img.ID))
+	if out != nil {
+		if err := publishOutcome(ctx, dockerCli, out, opts, pushed.Digest, true); err != nil {
+			return ExitFailed, fmt.Errorf("%s was pushed, but %v", familiar, err)
+		}
+	}
 	return ExitPassed, nil
 }

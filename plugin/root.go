@@ -64,6 +64,8 @@ Examples:
 		newPushCommand(dockerCli),
 		newDBCommand(dockerCli),
 		newPolicyCommand(dockerCli),
+		newCIContextCommand(dockerCli),
+		newPublishCommand(dockerCli),
 		newVersionCommand(dockerCli),
 	)
 	return cmd

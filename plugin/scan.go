@@ -38,6 +38,9 @@ With --exit-code the gate decides the exit code:
 			if err != nil {
 				return failed(err)
 			}
+			if err := publishOutcome(cmd.Context(), dockerCli, out, opts, "", false); err != nil {
+				return failed(err)
+			}
 			if exitCode && !out.verdict.Pass {
 				return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + out.verdict.Summary}
 			}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -307,7 +308,15 @@ type Suppression struct {
 // Write renders the result in one of Formats with Trivy's own writer, so JSON follows
 // Trivy's report schema (SchemaVersion 2), SARIF is SARIF 2.1.0 and CycloneDX is
 // Trivy's CycloneDX BOM with vulnerabilities.
-func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts WriteOptions) error {
+func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts WriteOptions) (err error) {
+	// Trivy's writers are not hardened against every input; a crash there must be an
+	// error (no report), not a dead process.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write the %s report: the report writer failed: %v", format, p)
+		}
+	}()
+	rep := suppress(r.trivy, opts.Suppressed)
 	var writer interface {
 		Write(context.Context, types.Report) error
 	}
@@ -316,15 +325,37 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 		writer = &trivyreport.JSONWriter{Output: w, ShowSuppressed: true}
 	case "sarif":
 		writer = &trivyreport.SarifWriter{Output: w, Version: TrivyVersion}
+		rep = sarifSafeTargets(rep)
 	case "cyclonedx":
 		writer = cyclonedx.NewWriter(w, TrivyVersion)
 	default:
 		return fmt.Errorf("unknown report format %q: use one of %s", format, strings.Join(Formats, ", "))
 	}
-	if err := writer.Write(ctx, suppress(r.trivy, opts.Suppressed)); err != nil {
+	if err := writer.Write(ctx, rep); err != nil {
 		return fmt.Errorf("write the %s report: %w", format, err)
 	}
 	return nil
+}
+
+// sarifSafeTargets works around Trivy v0.74.0's SARIF writer, which dereferences a nil
+// URL (and crashes) when a non-OS result's target is not a valid URI reference, as an
+// image reference with a registry port is ("127.0.0.1:5000/app:1", the target of the
+// image-config results). Such targets become the repository path ("app"), which is
+// what Trivy itself does for OS results (report.ToPathUri).
+func sarifSafeTargets(rep types.Report) types.Report {
+	out := rep
+	out.Results = slices.Clone(rep.Results)
+	for i, r := range out.Results {
+		if _, err := url.Parse(r.Target); err == nil {
+			continue
+		}
+		if ref, err := name.ParseReference(r.Target); err == nil {
+			out.Results[i].Target = ref.Context().RepositoryStr()
+		} else {
+			out.Results[i].Target = strings.ReplaceAll(r.Target, ":", "_")
+		}
+	}
+	return out
 }
 
 // suppress returns a copy of rep whose results no longer hold the suppressed
