@@ -213,6 +213,11 @@ func TestBadInputFailsClosedWithOneLine(t *testing.T) {
 		{"bad severity", nil, []string{"push", "--severity-threshold", "SEVERE", clean}, "--severity-threshold", "e2e/bad"},
 		{"bad mode", nil, []string{"push", "--mode", "audit", clean}, "--mode", "e2e/bad"},
 		{"bad format", nil, []string{"scan", "--format", "xml", clean}, "--format", ""},
+		{"unknown flag", nil, []string{"push", "--frobnicate", clean}, "unknown flag: --frobnicate", "e2e/bad"},
+		{"output is a folder", nil, []string{"push", "-o", t.TempDir(), clean}, "is a folder", "e2e/bad"},
+		{"output folder missing", nil, []string{"push", "-o", "/nonexistent/dir/r.json", clean}, "does not exist", "e2e/bad"},
+		{"bad report spec", nil, []string{"push", "--report", "pdf=r.pdf", clean}, "unknown format", "e2e/bad"},
+		{"bad connection string", []string{"APPLICATIONINSIGHTS_CONNECTION_STRING=not-a-connection-string"}, []string{"push", clean}, "connection string is malformed", "e2e/bad"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,5 +320,22 @@ func checkOneLineError(t *testing.T, r result, want string) {
 	t.Logf("error line: %s", errs[0])
 	if strings.Contains(r.stderr, "Usage:") || strings.Contains(r.stderr, "panic") {
 		t.Fatalf("usage dump or panic: %s", r)
+	}
+}
+
+func TestPushJSONOnStdoutStaysValid(t *testing.T) {
+	needTestdata(t)
+	ref := env.Registry + "/e2e/stdout:1"
+	loadImage(t, "images/alpine-3.11.5.tar.gz", ref)
+	r := secscan(t, "push", "-f", "json", ref)
+	if r.code != 0 {
+		t.Fatalf("push: %s", r)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "Pushed ") {
+		t.Fatalf("push progress and result belong on stderr: %s", r)
 	}
 }

@@ -49,8 +49,13 @@ func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
 				fmt.Fprintf(w, "Updated at:    %s\n", st.UpdatedAt.UTC().Format(time.RFC3339))
 				fmt.Fprintf(w, "Next update:   %s\n", st.NextUpdate.UTC().Format(time.RFC3339))
 				fmt.Fprintf(w, "Downloaded at: %s\n", st.DownloadedAt.UTC().Format(time.RFC3339))
-				age := time.Since(st.UpdatedAt).Round(time.Minute)
-				fmt.Fprintf(w, "Age:           %s\n", age)
+				fmt.Fprintf(w, "Source:        %s\n", dashIfEmpty(st.Source))
+				age := time.Since(st.UpdatedAt)
+				state := "current"
+				if time.Now().After(st.NextUpdate) {
+					state = fmt.Sprintf("stale: its next update was due %s ago (run 'docker secscan db update')", days(time.Since(st.NextUpdate)))
+				}
+				fmt.Fprintf(w, "Age:           %s, %s\n", days(age), state)
 			default:
 				return failed(fmt.Errorf("--format %q is not supported: use table or json", format))
 			}
@@ -64,6 +69,7 @@ func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
 
 func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
 	opts := &dbOptions{}
+	var javaDB bool
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Download the vulnerability DB now (replaces the cached one only when the new one is valid)",
@@ -83,11 +89,29 @@ func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
 			if len(opts.repositories) > 0 {
 				src = strings.Join(opts.repositories, ", ")
 			}
+			if st.Source != "" {
+				src = st.Source
+			}
 			fmt.Fprintf(dockerCli.Err(), "Vulnerability DB updated from %s: schema %d, updated at %s\n",
 				src, st.SchemaVersion, st.UpdatedAt.UTC().Format(time.RFC3339))
+			if javaDB || len(opts.javaRepositories) > 0 {
+				if err := scanner.UpdateJavaDB(cmd.Context(), opts.scannerDB()); err != nil {
+					return failed(err)
+				}
+				fmt.Fprintln(dockerCli.Err(), "Java DB updated")
+			}
 			return nil
 		},
 	}
 	opts.addFlags(cmd.Flags())
+	cmd.Flags().BoolVar(&javaDB, "java-db", false, "Also download Trivy's Java DB (needed to scan .jar files offline; implied by --java-db-repository)")
 	return cmd
+}
+
+// days renders a duration as whole days, or hours below a day.
+func days(d time.Duration) string {
+	if d < 24*time.Hour {
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

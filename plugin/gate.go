@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -37,14 +38,22 @@ func (e scanError) Unwrap() error { return e.err }
 // Any error means the image was not fully scanned: callers must not push unless the
 // error is a scanError and the policy says on-scan-error: warn.
 func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, opts *gateOptions, pol policy.Policy, source string) (*scanOutcome, error) {
-	sc, err := scanner.Open(ctx, scanner.Options{DB: opts.db.scannerDB(), NoProgress: opts.db.noProgress, BestPractices: pol.BestPractices != policy.ActionOff})
+	defer scanner.Cleanup()
+	sc, err := scanner.Open(ctx, scanner.Options{
+		DB: opts.db.scannerDB(), NoProgress: opts.db.noProgress, BestPractices: pol.BestPractices != policy.ActionOff,
+		OnWait: func() {
+			fmt.Fprintf(dockerCli.Err(), "Waiting for another docker secscan that is using the cache %s ...\n", opts.db.cacheDir)
+		},
+	})
 	if err != nil {
 		return nil, scanError{err}
 	}
 	defer sc.Close()
 
 	fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
-	archive, err := daemon.Save(ctx, dockerCli.Client(), img.ID, "")
+	tmp := filepath.Join(opts.db.cacheDir, "tmp")
+	cleanStaleArchives(tmp)
+	archive, err := daemon.Save(ctx, dockerCli.Client(), img.ID, tmp)
 	if err != nil {
 		return nil, scanError{err}
 	}
@@ -78,7 +87,7 @@ func printVerdict(w io.Writer, v policy.Verdict) {
 // --report FORMAT=PATH, each atomically; on GitHub Actions it also appends the Markdown
 // summary to $GITHUB_STEP_SUMMARY and sets the scan-report-path output.
 func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, opts *gateOptions) error {
-	color := opts.output == "" && dockerCli.Out().IsTerminal()
+	color := (opts.output == "" || opts.output == "-") && dockerCli.Out().IsTerminal()
 	main, err := renderReport(ctx, out, opts.format, opts.ci, color)
 	if err != nil {
 		return err
@@ -94,7 +103,7 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 		}
 		written = append(written, r.path)
 	}
-	if opts.output != "" {
+	if opts.output != "" && opts.output != "-" {
 		if err := writeFileAtomic(opts.output, main); err != nil {
 			return err
 		}
@@ -189,6 +198,18 @@ func writeSecscanJSON(w io.Writer, out *scanOutcome) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// cleanStaleArchives removes image archives that interrupted runs left in dir (older
+// than a day: a live scan's archive is younger).
+func cleanStaleArchives(dir string) {
+	_ = os.MkdirAll(dir, 0o700)
+	files, _ := filepath.Glob(filepath.Join(dir, "docker-secscan-image-*.tar"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
+			_ = os.Remove(f)
+		}
+	}
 }
 
 func shortID(id string) string {

@@ -116,6 +116,14 @@ func (o *gateOptions) resolvePolicy(cmd *cobra.Command, now time.Time) (policy.P
 	if err != nil {
 		return policy.Policy{}, "", err
 	}
+	if err := checkOutputPath("--output", o.output); err != nil {
+		return policy.Policy{}, "", err
+	}
+	for _, r := range specs {
+		if err := checkOutputPath("--report "+r.format+"=", r.path); err != nil {
+			return policy.Policy{}, "", err
+		}
+	}
 	o.reportSpecs = specs
 	if _, _, err := o.publish.connection(); err != nil {
 		return policy.Policy{}, "", err

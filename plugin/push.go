@@ -44,7 +44,7 @@ registry to check that its config digest is the scanned image ID.
 func runPush(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOptions) error {
 	code, err := push(cmd, dockerCli, input, opts)
 	if err != nil {
-		return failed(err)
+		return failedCtx(cmd.Context(), err)
 	}
 	if code == ExitBlocked {
 		return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + input + " was not pushed: blocked by policy"}
@@ -75,6 +75,8 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	out, err := scanAndJudge(ctx, dockerCli, img, opts, pol, source)
 	var se scanError
 	switch {
+	case ctx.Err() != nil:
+		return ExitFailed, ctx.Err()
 	case errors.As(err, &se) && pol.OnScanError == policy.ActionWarn:
 		fmt.Fprintf(stderr, "WARNING: the scan failed and the policy says on-scan-error: warn, so %s is pushed UNSCANNED: %v\n", familiar, err)
 	case err != nil:
@@ -99,8 +101,10 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	if err != nil {
 		return ExitFailed, fmt.Errorf("registry credentials for %s: %v", reference.Domain(tagged), err)
 	}
-	stdout := dockerCli.Out()
-	pushed, err := daemon.Push(ctx, dockerCli.Client(), tagged, encodedAuth, stdout, stdout.FD(), stdout.IsTerminal())
+	// Push progress goes to stderr: stdout carries only the report, so that
+	// `push -f json > report.json` stays valid JSON.
+	errOut := dockerCli.Err()
+	pushed, err := daemon.Push(ctx, dockerCli.Client(), tagged, encodedAuth, errOut, errOut.FD(), errOut.IsTerminal())
 	if err != nil {
 		return ExitFailed, err
 	}
@@ -110,7 +114,8 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 		return ExitFailed, fmt.Errorf("registry credentials for %s: %v", reference.Domain(tagged), err)
 	}
 	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
-	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, img.ID, creds, false); err != nil {
+	insecure := daemon.InsecureRegistry(ctx, dockerCli.Client(), reference.Domain(tagged))
+	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, img.ID, creds, insecure); err != nil {
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
 	}
 	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(img.ID))

@@ -6,6 +6,11 @@
 package plugin
 
 import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
 	"github.com/docker/cli/cli"
 	"github.com/docker/cli/cli-plugins/plugin"
 	"github.com/docker/cli/cli/command"
@@ -20,9 +25,14 @@ const (
 )
 
 const exitCodesHelp = `Exit codes:
-  0  passed (or --mode warn); the image was pushed when a push was asked
-  1  the tool failed (bad input, daemon, registry or DB error); nothing was pushed
-  2  blocked by policy; nothing was pushed`
+  0    passed (or --mode warn); the image was pushed when a push was asked
+  1    the tool failed (bad input, daemon, registry or DB error); nothing was pushed
+  2    blocked by policy; nothing was pushed
+  130  interrupted; nothing was pushed`
+
+// ExitInterrupted is the exit code after an interrupt (128 + SIGINT, the shell's
+// convention).
+const ExitInterrupted = 130
 
 // NewRootCommand returns the `secscan` command with its subcommands, for
 // plugin.Run from github.com/docker/cli/cli-plugins/plugin.
@@ -53,12 +63,22 @@ Examples:
 			// Cobra runs only the nearest persistent pre-run: hand over to the plugin
 			// framework's, which initialises the docker CLI (config, context, client).
 			if plugin.PersistentPreRunE != nil {
-				return plugin.PersistentPreRunE(cmd, args)
+				if err := plugin.PersistentPreRunE(cmd, args); err != nil {
+					return err
+				}
 			}
+			// An interrupt (Ctrl-C, or the docker CLI passing one on) cancels the
+			// command's context, so temporary files are removed and nothing is pushed.
+			ctx, _ := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			cmd.SetContext(ctx)
 			return nil
 		},
 	}
 	cmd.PersistentFlags().BoolVar(&debug, "debug", false, "Print the scanner's debug log on stderr")
+	// A bad flag is bad input: one line and exit 1, not a usage dump and exit 125.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return failed(fmt.Errorf("%v: run '%s --help'", err, c.CommandPath()))
+	})
 	cmd.AddCommand(
 		newScanCommand(dockerCli),
 		newPushCommand(dockerCli),

@@ -22,8 +22,8 @@ OS packages and language packages are checked against Trivy's vulnerability DB, 
 image configuration against best-practice checks; the policy (.secscan.yaml, --policy)
 gives every finding a disposition.
 
-With --exit-code the gate decides the exit code:
-` + exitCodesHelp,
+Exit codes: 0 scanned (with --exit-code: and the gate passed), 1 the tool failed,
+2 with --exit-code: the gate would block the image, 130 interrupted.`,
 		Args: exactlyOneImage,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pol, source, err := opts.resolvePolicy(cmd, time.Now())
@@ -36,13 +36,13 @@ With --exit-code the gate decides the exit code:
 			}
 			out, err := scanAndJudge(cmd.Context(), dockerCli, img, opts, pol, source)
 			if err != nil {
-				return failed(err)
+				return failedCtx(cmd.Context(), err)
 			}
 			if err := publishOutcome(cmd.Context(), dockerCli, out, opts, "", false); err != nil {
 				return failed(err)
 			}
 			if exitCode && !out.verdict.Pass {
-				return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + out.verdict.Summary}
+				return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: the gate would block " + args[0]}
 			}
 			return nil
 		},

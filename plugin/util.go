@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,14 +15,25 @@ import (
 	"github.com/docker-secscan/docker-secscan/internal/scanner"
 )
 
-// failed wraps err as exit code 1 with a one-line message.
-func failed(err error) error {
+// failed wraps err as exit code 1 with a one-line message (130 "interrupted" when the
+// command's context was cancelled by a signal).
+func failed(err error) error { return failedCtx(nil, err) }
+
+// failedCtx is failed that also reports an interrupt when ctx was cancelled, whatever
+// error the cancellation surfaced as.
+func failedCtx(ctx context.Context, err error) error {
+	if errors.Is(err, context.Canceled) || (ctx != nil && ctx.Err() != nil) {
+		return cli.StatusError{StatusCode: ExitInterrupted, Status: "docker secscan: interrupted: nothing was pushed"}
+	}
 	return cli.StatusError{StatusCode: ExitFailed, Status: "docker secscan: " + strings.Join(strings.Fields(err.Error()), " ")}
 }
 
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return failed(fmt.Errorf("%q takes no arguments: run 'docker secscan %s --help'", cmd.CommandPath(), cmd.Name()))
+		if cmd.HasSubCommands() {
+			return failed(fmt.Errorf("unknown command %q for %q: run '%s --help'", args[0], cmd.CommandPath(), cmd.CommandPath()))
+		}
+		return failed(fmt.Errorf("%q takes no arguments: run '%s --help'", cmd.CommandPath(), cmd.CommandPath()))
 	}
 	return nil
 }
@@ -32,16 +45,59 @@ func exactlyOneImage(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temporary file and a rename, so a
-// reader never sees half a report.
-func writeFileAtomic(path string, data []byte) error {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("report folder %s: %w", dir, err)
+// checkOutputPath validates a report path before any work is done, so that a scan
+// never ends with nowhere to put its report: "-" means stdout; a folder, a missing
+// parent folder or an unwritable one is an error naming the flag and the path.
+func checkOutputPath(flag, path string) error {
+	if path == "-" || path == "" {
+		return nil
+	}
+	target := path
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		target = resolved
+	}
+	if st, err := os.Stat(target); err == nil {
+		if st.IsDir() {
+			return fmt.Errorf("%s %s is a folder: give a file path", flag, path)
+		}
+		if !st.Mode().IsRegular() {
+			return nil // a device or pipe (e.g. /dev/stdout): written as it is
 		}
 	}
+	dir := filepath.Dir(target)
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return fmt.Errorf("%s %s: the folder %s does not exist (create it first)", flag, path, dir)
+	}
+	f, err := os.CreateTemp(dir, ".secscan-check-*")
+	if err != nil {
+		return fmt.Errorf("%s %s: cannot write in %s: %v", flag, path, dir, errors.Unwrap(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same folder and
+// a rename, so a reader never sees half a report. A symbolic link is followed (its
+// target is replaced); a device or pipe (/dev/stdout) is written directly.
+func writeFileAtomic(path string, data []byte) error {
+	if resolved, err := filepath.EvalSymlinks(path); err == nil {
+		path = resolved
+	}
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("write report %s: %v", path, errors.Unwrap(err))
+		}
+		if _, err := f.Write(data); err != nil {
+			f.Close()
+			return fmt.Errorf("write report %s: %v", path, err)
+		}
+		return f.Close()
+	}
 	if err := atomicwriter.WriteFile(path, data, 0o644); err != nil {
-		return fmt.Errorf("write report %s: %w", path, err)
+		return fmt.Errorf("write report %s: %v", path, errors.Unwrap(err))
 	}
 	return nil
 }

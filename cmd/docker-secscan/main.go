@@ -5,6 +5,10 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"strings"
+
 	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/docker/cli/cli-plugins/plugin"
 
@@ -13,6 +17,12 @@ import (
 )
 
 func main() {
+	// Run on its own, the plugin framework would print docker's help and exit 0: a CI
+	// script calling the binary directly would pass with nothing scanned or pushed.
+	if plugin.RunningStandalone() && len(os.Args) > 1 {
+		fmt.Fprintln(os.Stderr, "docker-secscan is a Docker CLI plugin: run it as 'docker secscan "+strings.Join(os.Args[1:], " ")+"' (install it with 'make install')")
+		os.Exit(1)
+	}
 	plugin.Run(secscan.NewRootCommand, metadata.Metadata{
 		SchemaVersion:    "0.1.0",
 		Vendor:           version.Vendor,

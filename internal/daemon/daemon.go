@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -192,4 +194,39 @@ func pushError(ref reference.Named, err error) error {
 // oneLine folds a multi-line error message into one line.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// InsecureRegistry reports whether the daemon talks plain HTTP (or unverified TLS) to
+// the registry host ("host:port"), per its insecure-registries setting: an entry in
+// IndexConfigs marked not secure, or an IP address in InsecureRegistryCIDRs
+// (127.0.0.0/8 by default). False when the daemon cannot say.
+func InsecureRegistry(ctx context.Context, api interface {
+	Info(context.Context, client.InfoOptions) (client.SystemInfoResult, error)
+}, host string) bool {
+	res, err := api.Info(ctx, client.InfoOptions{})
+	if err != nil || res.Info.RegistryConfig == nil {
+		return false
+	}
+	rc := res.Info.RegistryConfig
+	if ic, ok := rc.IndexConfigs[host]; ok && ic != nil {
+		return !ic.Secure
+	}
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	ip, err := netip.ParseAddr(h)
+	if err != nil {
+		addrs, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", h)
+		if lerr != nil || len(addrs) == 0 {
+			return false
+		}
+		ip = addrs[0]
+	}
+	for _, p := range rc.InsecureRegistryCIDRs {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
 }

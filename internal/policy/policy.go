@@ -134,6 +134,9 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 		}
 	}
 
+	if scan.Packages == 0 && scan.Image.OS == "" {
+		v.Notes = append(v.Notes, "no OS and no language packages were found in the image: nothing was checked for vulnerabilities")
+	}
 	staleBlock := false
 	if p.MaxDBAge > 0 && !scan.DB.UpdatedAt.IsZero() {
 		if age := now.Sub(scan.DB.UpdatedAt); age > p.MaxDBAge {

@@ -115,7 +115,8 @@ type DB struct {
 type Scan struct {
 	Image      Image     `json:"image"`
 	Findings   []Finding `json:"findings"`
-	Scanner    string    `json:"scanner"` // e.g. "trivy v0.74.0"
+	Packages   int       `json:"packages"` // OS and language packages found
+	Scanner    string    `json:"scanner"`  // e.g. "trivy v0.74.0"
 	DB         DB        `json:"db"`
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +17,8 @@ import (
 	"github.com/aquasecurity/trivy-db/pkg/metadata"
 	"github.com/aquasecurity/trivy/pkg/db"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
+	"github.com/aquasecurity/trivy/pkg/javadb"
+	xhttp "github.com/aquasecurity/trivy/pkg/x/http"
 	"github.com/google/go-containerregistry/pkg/name"
 	bolt "go.etcd.io/bbolt"
 
@@ -66,7 +70,7 @@ func parseRepositories(refs []string, flagName string, schema int) ([]name.Refer
 	for _, s := range refs {
 		s = strings.TrimSpace(s)
 		if s == "" {
-			continue
+			return nil, fmt.Errorf("--%s is empty: give REGISTRY/REPOSITORY[:TAG]", flagName)
 		}
 		if _, err := name.NewRepository(s); err == nil {
 			s = fmt.Sprintf("%s:%d", s, schema)
@@ -118,11 +122,22 @@ func EnsureDB(ctx context.Context, opts DBOptions, force bool) (DBStatus, error)
 	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
 		return DBStatus{}, fmt.Errorf("cache folder %s: %w", opts.CacheDir, err)
 	}
+	setTransport(opts.Insecure)
 	unlock, err := lockFile(filepath.Join(opts.CacheDir, "db.lock"))
 	if err != nil {
-		return DBStatus{}, err
+		if !(opts.SkipUpdate && !force && errors.Is(err, syscall.EROFS)) {
+			return DBStatus{}, err
+		}
+		// A read-only, pre-filled cache: nobody can change it, no lock needed.
+		unlock = func() {}
 	}
 	defer unlock()
+	// Downloads that an interrupted run left behind (we hold the lock: none is live).
+	if old, _ := filepath.Glob(filepath.Join(opts.CacheDir, "db-download-*")); len(old) > 0 {
+		for _, o := range old {
+			_ = os.RemoveAll(o)
+		}
+	}
 
 	st, stErr := ReadDBStatus(opts.CacheDir)
 	if opts.SkipUpdate && !force {
@@ -135,7 +150,10 @@ func EnsureDB(ctx context.Context, opts DBOptions, force bool) (DBStatus, error)
 		return st, nil
 	}
 	if !force && !needsUpdate(st, stErr, time.Now()) {
-		return st, nil
+		if err := validateDB(db.Dir(opts.CacheDir)); err == nil {
+			return st, nil
+		}
+		// The cached DB is damaged: download it again rather than fail every scan.
 	}
 	if err := downloadDB(ctx, opts); err != nil {
 		return st, err
@@ -163,7 +181,12 @@ func downloadDB(ctx context.Context, opts DBOptions) error {
 	source := ""
 	for _, ref := range repos {
 		client := db.NewClient(tmp, opts.NoProgress, db.WithDBRepository([]name.Reference{ref}))
-		err := client.Download(ctx, tmp, ftypes.RegistryOptions{Insecure: opts.Insecure})
+		dctx, cancel := context.WithTimeout(ctx, downloadTimeout)
+		err := client.Download(dctx, tmp, ftypes.RegistryOptions{Insecure: opts.Insecure})
+		cancel()
+		if err != nil && errors.Is(dctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("no complete download within %s", downloadTimeout)
+		}
 		if err == nil {
 			err = validateDB(tmp)
 		}
@@ -171,7 +194,7 @@ func downloadDB(ctx context.Context, opts DBOptions) error {
 			source = ref.String()
 			break
 		}
-		failures = append(failures, fmt.Sprintf("%s: %s", ref, rootCause(err)))
+		failures = append(failures, fmt.Sprintf("%s: %s", ref, registryCause(err)))
 		if ctx.Err() != nil {
 			break
 		}
@@ -217,6 +240,28 @@ func validateDB(dir string) error {
 	return bdb.Close()
 }
 
+// registryCause is rootCause without go-containerregistry's structured detail
+// ("; map[Tag:2]") and Trivy's temporary paths, with a hint for refused credentials.
+func registryCause(err error) string {
+	msg := rootCause(err)
+	if i := strings.Index(msg, "; map["); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, "; [map["); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = tmpPath.ReplaceAllString(msg, "")
+	if strings.Contains(msg, "UNAUTHORIZED") || strings.Contains(msg, "DENIED") {
+		msg += " (log in with 'docker login' for that registry)"
+	}
+	if strings.Contains(msg, "MANIFEST_UNKNOWN") {
+		msg += " (no DB artifact at that reference)"
+	}
+	return strings.TrimSpace(msg)
+}
+
+var tmpPath = regexp.MustCompile(`\S*/trivy-\d+/\S*:? ?`)
+
 // rootCause strips Trivy's nested "x error: y error: ..." prefixes down to the last two
 // parts, which name the actual failure.
 func rootCause(err error) string {
@@ -227,12 +272,44 @@ func rootCause(err error) string {
 	return strings.Join(parts, ": ")
 }
 
+// downloadTimeout bounds one DB download attempt; stalls are caught sooner by the
+// transport's response timeout (setTransport).
+const downloadTimeout = 10 * time.Minute
+
+// stallGuard is Trivy's HTTP transport with timeouts for a registry that accepts the
+// connection and then never answers (Trivy's own only bounds the dial).
+type stallGuard struct{ base xhttp.Transport }
+
+func (s stallGuard) Build(opts ...xhttp.TransportOption) http.RoundTripper {
+	return s.base.Build(append(opts, func(t *http.Transport) {
+		t.ResponseHeaderTimeout = 30 * time.Second
+		t.TLSHandshakeTimeout = 30 * time.Second
+	})...)
+}
+
+// setTransport installs the HTTP transport Trivy uses for registries (process-wide).
+func setTransport(insecure bool) {
+	xhttp.SetDefaultTransport(stallGuard{xhttp.NewTransport(xhttp.Options{Timeout: 30 * time.Second, Insecure: insecure})})
+}
+
 // lockFile takes an exclusive advisory lock (flock) on path, waiting for other
 // docker-secscan processes that hold it.
-func lockFile(path string) (func(), error) {
+func lockFile(path string) (func(), error) { return lockFileWait(path, nil) }
+
+// lockFileWait is lockFile that calls onWait (when not nil) once if it has to wait.
+func lockFileWait(path string, onWait func()) (func(), error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		return func() {
+			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+			f.Close()
+		}, nil
+	}
+	if onWait != nil {
+		onWait()
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
@@ -242,4 +319,23 @@ func lockFile(path string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// UpdateJavaDB downloads Trivy's Java DB (needed to scan .jar files) into
+// CacheDir/java-db now, from opts.JavaRepositories (default Trivy's), so that later
+// scans work offline with --skip-db-update.
+func UpdateJavaDB(ctx context.Context, opts DBOptions) error {
+	setTransport(opts.Insecure)
+	repos, err := parseRepositories(opts.JavaRepositories, "java-db-repository", 1)
+	if err != nil {
+		return err
+	}
+	if len(repos) == 0 {
+		repos = defaultJavaDBRepositories()
+	}
+	javadb.Init(opts.CacheDir, repos, false, opts.NoProgress, ftypes.RegistryOptions{Insecure: opts.Insecure})
+	if err := javadb.Update(); err != nil {
+		return fmt.Errorf("cannot download the Java DB: %s", registryCause(err))
+	}
+	return nil
 }

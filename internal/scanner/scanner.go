@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +73,8 @@ type Options struct {
 	Parallel int
 	// NoProgress hides Trivy's layer progress bar.
 	NoProgress bool
+	// OnWait is called when another process holds the layer cache and this one waits.
+	OnWait func()
 	// BestPractices also runs Trivy's image-configuration checks (the Dockerfile checks
 	// on the history-derived Dockerfile, and secrets in the config), reported as
 	// best-practice findings with Dockle IDs where one exists.
@@ -81,10 +84,11 @@ type Options struct {
 // Scanner scans images against one opened vulnerability DB. Trivy keeps the DB in a
 // process-wide handle, so open at most one Scanner per process.
 type Scanner struct {
-	opts  Options
-	db    DBStatus
-	cache cache.Cache
-	close func()
+	opts   Options
+	db     DBStatus
+	cache  cache.Cache
+	close  func()
+	unlock func()
 }
 
 // Open makes sure a DB is available (downloading it if needed, see EnsureDB), opens it,
@@ -108,12 +112,20 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 	// The Java DB is downloaded lazily, only when an image holds a .jar (as in Trivy).
 	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
 
-	c, cleanup, err := cache.New(cache.Options{Backend: "fs", CacheDir: opts.DB.CacheDir})
+	// Trivy's layer cache is a BoltDB file that one process at a time may open (with a
+	// 5 s timeout); scans sharing a cache folder take turns instead of failing.
+	unlock, err := lockFileWait(filepath.Join(opts.DB.CacheDir, "fanal.lock"), opts.OnWait)
 	if err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("open the layer cache in %s: %v", opts.DB.CacheDir, err)
+		return nil, err
 	}
-	return &Scanner{opts: opts, db: st, cache: c, close: cleanup}, nil
+	c, cleanup, err := cache.New(cache.Options{Backend: "fs", CacheDir: opts.DB.CacheDir})
+	if err != nil {
+		unlock()
+		_ = db.Close()
+		return nil, fmt.Errorf("open the layer cache in %s: %v (if it is damaged, remove %s)", opts.DB.CacheDir, rootCause(err), filepath.Join(opts.DB.CacheDir, "fanal"))
+	}
+	return &Scanner{opts: opts, db: st, cache: c, close: cleanup, unlock: unlock}, nil
 }
 
 func defaultJavaDBRepositories() []name.Reference {
@@ -127,6 +139,7 @@ func (s *Scanner) DB() DBStatus { return s.db }
 // Close closes the DB and the layer cache.
 func (s *Scanner) Close() error {
 	s.close()
+	s.unlock()
 	return db.Close()
 }
 
@@ -186,7 +199,11 @@ func (s *Scanner) Scan(ctx context.Context, img Image) (*Result, error) {
 	backend := local.NewService(applier.NewApplier(s.cache), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
 	rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
 	if err != nil {
-		return nil, fmt.Errorf("scan %s: %v", img.Reference, rootCause(err))
+		msg := rootCause(err)
+		if strings.Contains(msg, "skip-java-db-update") || strings.Contains(strings.ToLower(msg), "java db") || strings.Contains(msg, "trivy-java-db") {
+			msg = "the image holds .jar files and the Java DB is not available (" + registryCause(err) + "): run 'docker secscan db update --java-db' (with --java-db-repository for a mirror)"
+		}
+		return nil, fmt.Errorf("scan %s: %s", img.Reference, msg)
 	}
 	res := &Result{trivy: rep}
 	res.Scan = convert(rep, img, s.db)
@@ -247,6 +264,7 @@ func convert(rep types.Report, img Image, st DBStatus) report.Scan {
 		out.Image.EOSL = o.Eosl
 	}
 	for _, r := range rep.Results {
+		out.Packages += len(r.Packages)
 		out.Findings = append(out.Findings, bestPracticeFindings(r)...)
 		for _, v := range r.Vulnerabilities {
 			f := report.Finding{
@@ -317,6 +335,7 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 		}
 	}()
 	rep := suppress(r.trivy, opts.Suppressed)
+	rep.Trivy.Version = TrivyVersion // the library reports "dev"
 	var writer interface {
 		Write(context.Context, types.Report) error
 	}
