@@ -339,3 +339,22 @@ func TestPushJSONOnStdoutStaysValid(t *testing.T) {
 		t.Fatalf("push progress and result belong on stderr: %s", r)
 	}
 }
+
+// A plain-HTTP registry that the daemon treats as insecure (all of 127.0.0.0/8 by
+// default) but that is not localhost/127.0.0.1: the read-back check must use HTTP too.
+func TestPushToInsecureRegistry(t *testing.T) {
+	needTestdata(t)
+	reg, err := env.StartRegistryAt(ctxT(t), "insecure-registry", "127.0.0.2", "")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	ref := reg + "/e2e/insecure:1"
+	id := loadImage(t, "images/alpine-3.11.5.tar.gz", ref)
+	r := secscan(t, "push", "-o", filepath.Join(t.TempDir(), "r.txt"), ref)
+	if r.code != 0 {
+		t.Fatalf("push to an insecure registry: %s", r)
+	}
+	if got := manifestConfigDigest(t, reg, "e2e/insecure", "1"); got != id {
+		t.Fatalf("pushed config digest %s, image ID %s", got, id)
+	}
+}

@@ -119,6 +119,12 @@ func (e *Env) startDockerd(ctx context.Context) error {
 // StartRegistry starts another Distribution registry on a free 127.0.0.1 port, with
 // htpasswd (bcrypt) authentication when htpasswd is not empty, and returns "127.0.0.1:PORT".
 func (e *Env) StartRegistry(ctx context.Context, name, htpasswd string) (string, error) {
+	return e.StartRegistryAt(ctx, name, "127.0.0.1", htpasswd)
+}
+
+// StartRegistryAt is StartRegistry listening on another loopback address (e.g.
+// 127.0.0.2, which the daemon treats as insecure but Go clients do not).
+func (e *Env) StartRegistryAt(ctx context.Context, name, ip, htpasswd string) (string, error) {
 	port, err := FreePort()
 	if err != nil {
 		return "", err
@@ -135,8 +141,8 @@ func (e *Env) StartRegistry(ctx context.Context, name, htpasswd string) (string,
 		}
 		auth = fmt.Sprintf("auth:\n  htpasswd:\n    realm: secscan-test\n    path: %s\n", hp)
 	}
-	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%d\n  secret: secscan-test-only\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n%s",
-		filepath.Join(dir, "data"), port, auth)
+	cfg := fmt.Sprintf("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s:%d\n  secret: secscan-test-only\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n%s",
+		filepath.Join(dir, "data"), ip, port, auth)
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return "", err
@@ -152,7 +158,7 @@ func (e *Env) StartRegistry(ctx context.Context, name, htpasswd string) (string,
 		return "", fmt.Errorf("start docker-registry: %v", err)
 	}
 	e.procs = append(e.procs, cmd)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := fmt.Sprintf("%s:%d", ip, port)
 	err = waitFor(ctx, 30*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/v2/")
 		if err != nil {
