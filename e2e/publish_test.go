@@ -18,6 +18,7 @@ import (
 	"sync"
 	"testing"
 
+	trivytypes "github.com/aquasecurity/trivy/pkg/types"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -185,6 +186,12 @@ func TestPublishToApplicationInsightsFromGitHubActions(t *testing.T) {
 	}
 	if got := trivyFindings(t, reports["json"]); len(got) != 6 {
 		t.Errorf("json report has %d findings", len(got))
+	}
+	// The JSON report parses with Trivy's own types.
+	var trep trivytypes.Report
+	b, _ = os.ReadFile(reports["json"])
+	if err := json.Unmarshal(b, &trep); err != nil || trep.SchemaVersion != 2 || trep.ArtifactType != "container_image" || len(trep.Results) == 0 || trep.Trivy.Version != "v0.74.0" {
+		t.Errorf("Trivy's types.Report: %v (schema %d, type %s, %d results, version %q)", err, trep.SchemaVersion, trep.ArtifactType, len(trep.Results), trep.Trivy.Version)
 	}
 	validateSARIF(t, reports["sarif"])
 
