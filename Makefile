@@ -7,24 +7,27 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/docker-secscan/docker-secscan/internal/version.Version=$(VERSION)
 BIN       := bin/docker-secscan
+ENGINE    := bin/secscan-engine
 PLUGINDIR := $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 
 .PHONY: all build install uninstall demo test unit e2e vet fmt pin-deps clean
 
 all: build
 
-## build: the plugin binary, bin/docker-secscan
+## build: the plugin (bin/docker-secscan, no Trivy) and its scan engine (bin/secscan-engine, Trivy)
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/docker-secscan
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(ENGINE) ./cmd/secscan-engine
 
-## install: put the plugin in the docker CLI plugin folder ($DOCKER_CONFIG or ~/.docker)/cli-plugins
+## install: put both in the docker CLI plugin folder ($DOCKER_CONFIG or ~/.docker)/cli-plugins
 install: build
 	mkdir -p $(PLUGINDIR)
+	install -m 0755 $(ENGINE) $(PLUGINDIR)/secscan-engine
 	install -m 0755 $(BIN) $(PLUGINDIR)/docker-secscan
-	@echo "installed $(PLUGINDIR)/docker-secscan: try 'docker secscan --help'"
+	@echo "installed $(PLUGINDIR)/docker-secscan and secscan-engine: try 'docker secscan --help'"
 
 uninstall:
-	rm -f $(PLUGINDIR)/docker-secscan
+	rm -f $(PLUGINDIR)/docker-secscan $(PLUGINDIR)/secscan-engine
 
 ## demo: the main job on a built-in demo (private dockerd + registry, generated image and DB)
 demo: build

@@ -73,8 +73,8 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// installPlugin puts the plugin binary in dir/cli-plugins, building it when
-// SECSCAN_BINARY is not set.
+// installPlugin links the plugin binary into dir/cli-plugins (the engine is found
+// next to the plugin's real file), building both when SECSCAN_BINARY is not set.
 func installPlugin(dir string) error {
 	plugins := filepath.Join(dir, "cli-plugins")
 	if err := os.MkdirAll(plugins, 0o755); err != nil {
@@ -91,12 +91,15 @@ func installPlugin(dir string) error {
 		}
 		return os.Symlink(abs, dst)
 	}
-	cmd := exec.Command("go", "build", "-o", dst, "../cmd/docker-secscan")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build the plugin: %v", err)
+	bin := filepath.Join(dir, "bin")
+	for _, c := range []string{"docker-secscan", "secscan-engine"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, c), "../cmd/"+c)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s: %v", c, err)
+		}
 	}
-	return nil
+	return os.Symlink(filepath.Join(bin, "docker-secscan"), dst)
 }
 
 func needTestdata(t *testing.T) {

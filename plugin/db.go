@@ -10,7 +10,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
-	"github.com/docker-secscan/docker-secscan/internal/scanner"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 )
 
 func newDBCommand(dockerCli command.Cli) *cobra.Command {
@@ -31,8 +31,12 @@ func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
 		Short: "Show the cached vulnerability DB: schema, updated-at, next update, downloaded-at",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := scanner.ReadDBStatus(cacheDir)
-			if errors.Is(err, scanner.ErrNoDB) {
+			eng, err := newEngine(dockerCli)
+			if err != nil {
+				return failed(err)
+			}
+			st, err := eng.DBStatus(cmd.Context(), cacheDir)
+			if errors.Is(err, engine.ErrNoDB) {
 				return failed(fmt.Errorf("%v: run 'docker secscan db update'", err))
 			}
 			if err != nil {
@@ -81,9 +85,14 @@ func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
 			if opts.skipUpdate {
 				return failed(errors.New("--skip-db-update makes no sense with 'db update'"))
 			}
-			st, err := scanner.EnsureDB(cmd.Context(), opts.scannerDB(), true)
+			eng, err := newEngine(dockerCli)
 			if err != nil {
 				return failed(err)
+			}
+			withJava := javaDB || len(opts.javaRepositories) > 0
+			st, err := eng.UpdateDB(cmd.Context(), opts.scannerDB(), true, withJava)
+			if err != nil {
+				return failedCtx(cmd.Context(), err)
 			}
 			src := "Trivy's default repositories"
 			if len(opts.repositories) > 0 {
@@ -94,10 +103,7 @@ func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
 			}
 			fmt.Fprintf(dockerCli.Err(), "Vulnerability DB updated from %s: schema %d, updated at %s\n",
 				src, st.SchemaVersion, st.UpdatedAt.UTC().Format(time.RFC3339))
-			if javaDB || len(opts.javaRepositories) > 0 {
-				if err := scanner.UpdateJavaDB(cmd.Context(), opts.scannerDB()); err != nil {
-					return failed(err)
-				}
+			if withJava {
 				fmt.Fprintln(dockerCli.Err(), "Java DB updated")
 			}
 			return nil

@@ -12,15 +12,15 @@ import (
 	"github.com/docker/cli/cli/command"
 
 	"github.com/docker-secscan/docker-secscan/internal/daemon"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
-	"github.com/docker-secscan/docker-secscan/internal/scanner"
 )
 
 // scanOutcome is one image scanned and judged.
 type scanOutcome struct {
 	image   daemon.Image
-	result  *scanner.Result
+	result  *engine.Result
 	policy  policy.Policy
 	source  string // where the policy came from
 	verdict policy.Verdict
@@ -38,17 +38,10 @@ func (e scanError) Unwrap() error { return e.err }
 // Any error means the image was not fully scanned: callers must not push unless the
 // error is a scanError and the policy says on-scan-error: warn.
 func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, opts *gateOptions, pol policy.Policy, source string) (*scanOutcome, error) {
-	defer scanner.Cleanup()
-	sc, err := scanner.Open(ctx, scanner.Options{
-		DB: opts.db.scannerDB(), NoProgress: opts.db.noProgress, BestPractices: pol.BestPractices != policy.ActionOff,
-		OnWait: func() {
-			fmt.Fprintf(dockerCli.Err(), "Waiting for another docker secscan that is using the cache %s ...\n", opts.db.cacheDir)
-		},
-	})
+	eng, err := newEngine(dockerCli)
 	if err != nil {
 		return nil, scanError{err}
 	}
-	defer sc.Close()
 
 	fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
 	tmp := filepath.Join(opts.db.cacheDir, "tmp")
@@ -58,12 +51,17 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		return nil, scanError{err}
 	}
 	defer os.Remove(archive)
-	res, err := sc.Scan(ctx, scanner.Image{
-		ArchivePath: archive,
-		Reference:   img.Input,
-		ID:          img.ID,
-		RepoTags:    img.RepoTags,
-		RepoDigests: img.RepoDigests,
+	res, err := eng.Scan(ctx, engine.ScanRequest{
+		DB:            opts.db.scannerDB(),
+		NoProgress:    opts.db.noProgress,
+		BestPractices: pol.BestPractices != policy.ActionOff,
+		Image: engine.Image{
+			ArchivePath: archive,
+			Reference:   img.Input,
+			ID:          img.ID,
+			RepoTags:    img.RepoTags,
+			RepoDigests: img.RepoDigests,
+		},
 	})
 	if err != nil {
 		return nil, scanError{err}
@@ -150,8 +148,8 @@ func appendFile(path string, b []byte) error {
 }
 
 // suppressions lists the excepted findings for Trivy's writers.
-func suppressions(v policy.Verdict) []scanner.Suppression {
-	var out []scanner.Suppression
+func suppressions(v policy.Verdict) []engine.Suppression {
+	var out []engine.Suppression
 	for _, d := range v.Decisions {
 		if d.Disposition != policy.Excepted || d.Exception == nil {
 			continue
@@ -160,7 +158,7 @@ func suppressions(v policy.Verdict) []scanner.Suppression {
 		if d.Exception.VEXStatus != "" {
 			status = "not_affected"
 		}
-		out = append(out, scanner.Suppression{Finding: d.Finding, Status: status, Statement: d.Exception.Reason, Source: d.Exception.Source})
+		out = append(out, engine.Suppression{Finding: d.Finding, Status: status, Statement: d.Exception.Reason, Source: d.Exception.Source})
 	}
 	return out
 }

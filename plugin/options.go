@@ -12,9 +12,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/docker-secscan/docker-secscan/internal/ci"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
-	"github.com/docker-secscan/docker-secscan/internal/scanner"
 )
 
 // dbOptions are the vulnerability DB flags shared by scan, push and db.
@@ -36,8 +36,8 @@ func (o *dbOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.noProgress, "no-progress", false, "Hide progress bars")
 }
 
-func (o *dbOptions) scannerDB() scanner.DBOptions {
-	return scanner.DBOptions{
+func (o *dbOptions) scannerDB() engine.DBOptions {
+	return engine.DBOptions{
 		CacheDir:         o.cacheDir,
 		Repositories:     o.repositories,
 		JavaRepositories: o.javaRepositories,
@@ -53,7 +53,10 @@ func (o *dbOptions) validate() error {
 	if st, err := os.Stat(o.cacheDir); err == nil && !st.IsDir() {
 		return fmt.Errorf("--cache-dir %s is a file: give a folder", o.cacheDir)
 	}
-	_, err := scanner.ParseDBRepositories(o.repositories, "db-repository")
+	if _, err := engine.ParseDBRepositories(o.repositories, "db-repository", engine.DBSchemaVersion); err != nil {
+		return err
+	}
+	_, err := engine.ParseDBRepositories(o.javaRepositories, "java-db-repository", engine.JavaDBSchemaVersion)
 	return err
 }
 
@@ -66,8 +69,8 @@ func defaultCacheDir() string {
 	return filepath.Join(os.TempDir(), "docker-secscan-cache")
 }
 
-// Report formats: ours (table, secscan-json) and Trivy's (scanner.Formats).
-var reportFormats = append([]string{"table", "secscan-json"}, scanner.Formats...)
+// Report formats: ours (table, secscan-json) and Trivy's (engine.Formats).
+var reportFormats = append([]string{"table", "secscan-json"}, engine.Formats...)
 
 // gateOptions are the scan, report and policy flags shared by scan and push.
 type gateOptions struct {

@@ -13,7 +13,6 @@ import (
 	"github.com/docker-secscan/docker-secscan/internal/ci"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
-	"github.com/docker-secscan/docker-secscan/internal/scanner"
 )
 
 // reportSpec is one --report FORMAT=PATH.
@@ -60,7 +59,7 @@ func renderReport(ctx context.Context, out *scanOutcome, format string, cictx *c
 	case "container-scan":
 		err = writeContainerScan(buf, out)
 	default:
-		err = out.result.Write(ctx, buf, format, scanner.WriteOptions{Suppressed: suppressions(out.verdict)})
+		err = out.result.Write(ctx, buf, format, suppressions(out.verdict))
 	}
 	return buf.Bytes(), err
 }

@@ -9,10 +9,11 @@ import (
 	"strings"
 
 	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/streams"
 	"github.com/moby/sys/atomicwriter"
 	"github.com/spf13/cobra"
 
-	"github.com/docker-secscan/docker-secscan/internal/scanner"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 )
 
 // failed wraps err as exit code 1 with a one-line message (130 "interrupted" when the
@@ -102,4 +103,16 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-func initLogging(debug bool) { scanner.InitLogging(debug, false) }
+// debugEngine is --debug: the engine prints Trivy's debug log.
+var debugEngine bool
+
+func initLogging(debug bool) { debugEngine = debug }
+
+// newEngine returns a client for the scan engine installed next to the plugin.
+func newEngine(dockerCli interface{ Err() *streams.Out }) (*engine.Client, error) {
+	p, err := engine.Locate()
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Client{Path: p, Stderr: dockerCli.Err(), Debug: debugEngine}, nil
+}

@@ -7,7 +7,7 @@ import (
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
 
-	"github.com/docker-secscan/docker-secscan/internal/scanner"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/version"
 )
 
@@ -18,7 +18,7 @@ func newVersionCommand(dockerCli command.Cli) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintf(dockerCli.Out(), "docker-secscan %s\nscanner: trivy %s\ngo: %s %s/%s\n",
-				version.Version, scanner.TrivyVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+				version.Version, engine.TrivyVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			return err
 		},
 	}

@@ -22,66 +22,26 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
 // ErrNoDB means no usable vulnerability DB is in the cache and none may be downloaded.
 var ErrNoDB = errors.New("no vulnerability DB in the cache")
 
-// DBOptions says where the vulnerability DB lives and where it comes from.
-type DBOptions struct {
-	// CacheDir is the cache root; the DB lives in CacheDir/db (Trivy's layout).
-	CacheDir string
-	// Repositories are OCI repositories holding Trivy's DB artifact, tried in order.
-	// A reference without a tag gets the schema version tag (":2"), as Trivy's CLI does.
-	// Empty means Trivy's defaults (mirror.gcr.io/aquasec/trivy-db, ghcr.io/aquasecurity/trivy-db).
-	Repositories []string
-	// JavaRepositories are the same for Trivy's Java DB (needed only for .jar files).
-	JavaRepositories []string
-	// SkipUpdate uses the cached DB as it is; it fails when there is none.
-	SkipUpdate bool
-	// Insecure skips TLS verification for the DB registries.
-	Insecure bool
-	// NoProgress hides the download progress bar.
-	NoProgress bool
-}
-
-// DBStatus describes the DB in the cache.
-type DBStatus struct {
-	report.DB
-	Path   string `json:"path"`   // the trivy.db file
-	Source string `json:"source"` // the OCI reference it was downloaded from ("" if unknown)
-}
-
-// DefaultDBRepositories are Trivy's default DB repositories, tried in order.
-var DefaultDBRepositories = []string{"mirror.gcr.io/aquasec/trivy-db", "ghcr.io/aquasecurity/trivy-db"}
+// DBOptions, DBStatus: see package engine.
+type (
+	DBOptions = engine.DBOptions
+	DBStatus  = engine.DBStatus
+)
 
 // sourceFile records, beside trivy.db, which repository the DB came from.
 const sourceFile = "secscan-source"
 
-// ParseDBRepositories parses OCI references to DB artifacts and appends the DB schema
-// version as the tag where none is given (Trivy's CLI behaviour).
+// ParseDBRepositories parses OCI references to DB artifacts (see
+// engine.ParseDBRepositories) with this build's DB schema as the default tag.
 func ParseDBRepositories(refs []string, flagName string) ([]name.Reference, error) {
-	return parseRepositories(refs, flagName, trivydb.SchemaVersion)
-}
-
-func parseRepositories(refs []string, flagName string, schema int) ([]name.Reference, error) {
-	var out []name.Reference
-	for _, s := range refs {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return nil, fmt.Errorf("--%s is empty: give REGISTRY/REPOSITORY[:TAG]", flagName)
-		}
-		if _, err := name.NewRepository(s); err == nil {
-			s = fmt.Sprintf("%s:%d", s, schema)
-		}
-		ref, err := name.ParseReference(s)
-		if err != nil {
-			return nil, fmt.Errorf("--%s %q is not an OCI reference (want REGISTRY/REPOSITORY[:TAG]): %v", flagName, s, err)
-		}
-		out = append(out, ref)
-	}
-	return out, nil
+	return engine.ParseDBRepositories(refs, flagName, trivydb.SchemaVersion)
 }
 
 // ReadDBStatus reads the metadata of the DB in cacheDir without opening it.
@@ -164,7 +124,7 @@ func EnsureDB(ctx context.Context, opts DBOptions, force bool) (DBStatus, error)
 func downloadDB(ctx context.Context, opts DBOptions) error {
 	repoNames := opts.Repositories
 	if len(repoNames) == 0 {
-		repoNames = DefaultDBRepositories
+		repoNames = engine.DefaultDBRepositories
 	}
 	repos, err := ParseDBRepositories(repoNames, "db-repository")
 	if err != nil {
@@ -326,12 +286,9 @@ func lockFileWait(path string, onWait func()) (func(), error) {
 // scans work offline with --skip-db-update.
 func UpdateJavaDB(ctx context.Context, opts DBOptions) error {
 	setTransport(opts.Insecure)
-	repos, err := parseRepositories(opts.JavaRepositories, "java-db-repository", 1)
+	repos, err := javaRepositories(opts.JavaRepositories)
 	if err != nil {
 		return err
-	}
-	if len(repos) == 0 {
-		repos = defaultJavaDBRepositories()
 	}
 	javadb.Init(opts.CacheDir, repos, false, opts.NoProgress, ftypes.RegistryOptions{Insecure: opts.Insecure})
 	if err := javadb.Update(); err != nil {

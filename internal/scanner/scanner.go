@@ -7,6 +7,7 @@ package scanner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,11 +44,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
 // TrivyVersion is the Trivy library version this build links (see go.mod).
-const TrivyVersion = "v0.74.0"
+const TrivyVersion = engine.TrivyVersion
 
 // InitLogging routes Trivy's process-wide logger to stderr: debug level when debug is
 // set, warnings and errors otherwise, nothing when quiet. Trivy buffers log records in
@@ -101,13 +103,10 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 	if err := trivydbpkg.Init(trivydbpkg.Dir(opts.DB.CacheDir)); err != nil {
 		return nil, fmt.Errorf("open the vulnerability DB in %s: %v (run 'docker secscan db update')", opts.DB.CacheDir, rootCause(err))
 	}
-	javaRepos, err := parseRepositories(opts.DB.JavaRepositories, "java-db-repository", 1)
+	javaRepos, err := javaRepositories(opts.DB.JavaRepositories)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
-	}
-	if len(javaRepos) == 0 {
-		javaRepos = defaultJavaDBRepositories()
 	}
 	// The Java DB is downloaded lazily, only when an image holds a .jar (as in Trivy).
 	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
@@ -128,9 +127,13 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 	return &Scanner{opts: opts, db: st, cache: c, close: cleanup, unlock: unlock}, nil
 }
 
-func defaultJavaDBRepositories() []name.Reference {
-	refs, _ := parseRepositories([]string{"mirror.gcr.io/aquasec/trivy-java-db:1", "ghcr.io/aquasecurity/trivy-java-db:1"}, "java-db-repository", 1)
-	return refs
+// javaRepositories parses --java-db-repository values (default Trivy's), tagging them
+// with the Java DB schema version.
+func javaRepositories(refs []string) ([]name.Reference, error) {
+	if len(refs) == 0 {
+		refs = engine.DefaultJavaDBRepositories
+	}
+	return engine.ParseDBRepositories(refs, "java-db-repository", javadb.SchemaVersion)
 }
 
 // DB returns the status of the DB the scanner uses.
@@ -143,15 +146,11 @@ func (s *Scanner) Close() error {
 	return db.Close()
 }
 
-// Image names the image to scan: a `docker save` archive of exactly one image, plus
-// what the local store knows of it.
-type Image struct {
-	ArchivePath string   // docker save (or OCI) tar of one image
-	Reference   string   // the reference the user gave
-	ID          string   // image ID (config digest) from the daemon
-	RepoTags    []string // from the daemon's inspect
-	RepoDigests []string // from the daemon's inspect
-}
+// Image, Suppression: see package engine.
+type (
+	Image       = engine.Image
+	Suppression = engine.Suppression
+)
 
 // Result is one scan: our model plus Trivy's report, kept for Trivy's writers.
 type Result struct {
@@ -300,27 +299,13 @@ func severity(s string) report.Severity {
 	return sev
 }
 
-// Formats lists the report formats Write accepts (Trivy's writers).
-var Formats = []string{"json", "sarif", "cyclonedx"}
-
-// ValidFormat reports whether f is one of Formats.
-func ValidFormat(f string) bool { return slices.Contains(Formats, f) }
-
 // WriteOptions tune Write.
 type WriteOptions struct {
 	// Suppressed findings are moved out of the results into Trivy's
-	// ExperimentalModifiedFindings with this status and statement, as Trivy does for
+	// ExperimentalModifiedFindings with their status and statement, as Trivy does for
 	// .trivyignore and VEX (JSON, SARIF and CycloneDX then leave them out of the
 	// findings; JSON lists them as suppressed).
 	Suppressed []Suppression
-}
-
-// Suppression names one finding that an exception or VEX statement suppressed.
-type Suppression struct {
-	Finding   report.Finding
-	Status    string // "ignored" or "not_affected" (Trivy's FindingStatus values)
-	Statement string // the reason
-	Source    string // where the exception came from, e.g. ".secscan.yaml:12"
 }
 
 // Write renders the result in one of Formats with Trivy's own writer, so JSON follows
@@ -348,7 +333,7 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 	case "cyclonedx":
 		writer = cyclonedx.NewWriter(w, TrivyVersion)
 	default:
-		return fmt.Errorf("unknown report format %q: use one of %s", format, strings.Join(Formats, ", "))
+		return fmt.Errorf("unknown report format %q: use one of %s", format, strings.Join(engine.Formats, ", "))
 	}
 	if err := writer.Write(ctx, rep); err != nil {
 		return fmt.Errorf("write the %s report: %w", format, err)
@@ -418,4 +403,18 @@ func suppress(rep types.Report, sup []Suppression) types.Report {
 		out.Results[i] = r
 	}
 	return out
+}
+
+// Trivy returns Trivy's report of the scan as JSON (the whole types.Report, with
+// packages), for RenderJSON in another process.
+func (r *Result) Trivy() ([]byte, error) { return json.Marshal(r.trivy) }
+
+// ResultFromTrivy rebuilds a Result that can Write from Trivy's report JSON (as
+// `trivy convert` does).
+func ResultFromTrivy(raw []byte) (*Result, error) {
+	var rep types.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return nil, fmt.Errorf("read the scan's Trivy report: %v", err)
+	}
+	return &Result{trivy: rep}, nil
 }

@@ -1,0 +1,144 @@
+// Command secscan-engine is docker-secscan's scan engine: the only binary that links
+// Trivy. The docker-secscan plugin starts it for each scan, report rendering or DB
+// operation, with one JSON request on stdin (types in package engine); it answers with
+// one JSON response on stdout (or the rendered report) and writes progress and logs on
+// stderr. Exit status: 0 done, 1 failed (the response is an engine.ErrorResponse).
+//
+// It is installed next to the plugin (docker-secscan) and not meant to be run by hand.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
+
+	"github.com/docker-secscan/docker-secscan/internal/engine"
+	"github.com/docker-secscan/docker-secscan/internal/scanner"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "secscan-engine is started by the docker-secscan plugin ('docker secscan ...'), not by hand")
+		return 1
+	}
+	// Trivy buffers its log records until this runs.
+	scanner.InitLogging(os.Getenv(engine.DebugEnv) == "1", false)
+	defer scanner.Cleanup()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if trivydb.SchemaVersion != engine.DBSchemaVersion {
+		return fail(fmt.Errorf("internal: engine.DBSchemaVersion %d differs from trivy-db's %d", engine.DBSchemaVersion, trivydb.SchemaVersion), "")
+	}
+	in, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		return fail(err, "")
+	}
+	var out any
+	switch os.Args[1] {
+	case engine.CmdScan:
+		var req engine.ScanRequest
+		if err := decode(in, &req); err != nil {
+			return fail(err, "")
+		}
+		out, err = scan(ctx, req)
+	case engine.CmdRender:
+		var req engine.RenderRequest
+		if err := decode(in, &req); err != nil {
+			return fail(err, "")
+		}
+		res, rerr := scanner.ResultFromTrivy(req.Trivy)
+		if rerr != nil {
+			return fail(rerr, "")
+		}
+		// The report is the whole stdout, written only once complete.
+		var buf bytes.Buffer
+		if err := res.Write(ctx, &buf, req.Format, scanner.WriteOptions{Suppressed: req.Suppressed}); err != nil {
+			return fail(err, "")
+		}
+		if _, err := os.Stdout.Write(buf.Bytes()); err != nil {
+			return 1
+		}
+		return 0
+	case engine.CmdDBUpdate:
+		var req engine.DBUpdateRequest
+		if err := decode(in, &req); err != nil {
+			return fail(err, "")
+		}
+		var st engine.DBStatus
+		st, err = scanner.EnsureDB(ctx, req.DB, req.Force)
+		if err == nil && req.JavaDB {
+			err = scanner.UpdateJavaDB(ctx, req.DB)
+		}
+		out = st
+	case engine.CmdDBStatus:
+		var req engine.DBStatusRequest
+		if err := decode(in, &req); err != nil {
+			return fail(err, "")
+		}
+		out, err = scanner.ReadDBStatus(req.CacheDir)
+		if errors.Is(err, scanner.ErrNoDB) {
+			return fail(err, engine.ErrKindNoDB)
+		}
+	default:
+		return fail(fmt.Errorf("unknown engine command %q", os.Args[1]), "")
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return fail(err, "")
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
+		return fail(err, "")
+	}
+	return 0
+}
+
+func scan(ctx context.Context, req engine.ScanRequest) (engine.ScanResponse, error) {
+	sc, err := scanner.Open(ctx, scanner.Options{
+		DB: req.DB, Parallel: req.Parallel, NoProgress: req.NoProgress, BestPractices: req.BestPractices,
+		OnWait: func() {
+			fmt.Fprintf(os.Stderr, "Waiting for another docker secscan that is using the cache %s ...\n", req.DB.CacheDir)
+		},
+	})
+	if err != nil {
+		return engine.ScanResponse{}, err
+	}
+	defer sc.Close()
+	res, err := sc.Scan(ctx, req.Image)
+	if err != nil {
+		return engine.ScanResponse{}, err
+	}
+	raw, err := res.Trivy()
+	if err != nil {
+		return engine.ScanResponse{}, err
+	}
+	return engine.ScanResponse{Scan: res.Scan, DB: sc.DB(), Trivy: raw}, nil
+}
+
+func decode(in []byte, v any) error {
+	if err := json.Unmarshal(in, v); err != nil {
+		return fmt.Errorf("bad engine request: %v", err)
+	}
+	return nil
+}
+
+func fail(err error, kind string) int {
+	msg := strings.Join(strings.Fields(err.Error()), " ")
+	_ = json.NewEncoder(os.Stdout).Encode(engine.ErrorResponse{Error: msg, Kind: kind})
+	return 1
+}

@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+// BinaryName is the engine's file name, installed next to docker-secscan.
+const BinaryName = "secscan-engine"
+
+// PathEnv names an engine binary to use instead of the one next to the plugin.
+const PathEnv = "SECSCAN_ENGINE"
+
+// ErrNoDB means no usable vulnerability DB is in the cache (engine error kind no-db).
+var ErrNoDB = errors.New("no vulnerability DB in the cache")
+
+// Client runs engine requests.
+type Client struct {
+	// Path of the secscan-engine binary (see Locate).
+	Path string
+	// Stderr receives the engine's progress and logs (default os.Stderr).
+	Stderr io.Writer
+	// Debug turns on Trivy's debug log.
+	Debug bool
+}
+
+// Locate finds the engine: $SECSCAN_ENGINE, else secscan-engine next to the running
+// executable (symbolic links resolved, so a plugin linked into cli-plugins finds the
+// engine beside its real file), else on PATH.
+func Locate() (string, error) {
+	if p := os.Getenv(PathEnv); p != "" {
+		return p, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			exe = real
+		}
+		p := filepath.Join(filepath.Dir(exe), BinaryName)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(BinaryName); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("the scan engine %s is not installed next to docker-secscan: reinstall with 'make install' (or set %s)", BinaryName, PathEnv)
+}
+
+// Result is one scan as the engine returned it.
+type Result struct {
+	report.Scan
+	DBStatus DBStatus
+	trivy    json.RawMessage
+	client   *Client
+}
+
+// Scan asks the engine to scan an image archive.
+func (c *Client) Scan(ctx context.Context, req ScanRequest) (*Result, error) {
+	var resp ScanResponse
+	if err := c.call(ctx, CmdScan, req, &resp, nil); err != nil {
+		return nil, err
+	}
+	return &Result{Scan: resp.Scan, DBStatus: resp.DB, trivy: resp.Trivy, client: c}, nil
+}
+
+// Write renders the result in one of Formats (Trivy's writers, in the engine) into w;
+// nothing is written when rendering fails.
+func (r *Result) Write(ctx context.Context, w io.Writer, format string, suppressed []Suppression) error {
+	var buf bytes.Buffer
+	if err := r.client.call(ctx, CmdRender, RenderRequest{Format: format, Trivy: r.trivy, Suppressed: suppressed}, nil, &buf); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// UpdateDB makes the DB available (downloaded when needed, or always with force), and
+// the Java DB too when javaDB is set.
+func (c *Client) UpdateDB(ctx context.Context, db DBOptions, force, javaDB bool) (DBStatus, error) {
+	var st DBStatus
+	err := c.call(ctx, CmdDBUpdate, DBUpdateRequest{DB: db, Force: force, JavaDB: javaDB}, &st, nil)
+	return st, err
+}
+
+// DBStatus reads the status of the cached DB; ErrNoDB (wrapped) when there is none.
+func (c *Client) DBStatus(ctx context.Context, cacheDir string) (DBStatus, error) {
+	var st DBStatus
+	err := c.call(ctx, CmdDBStatus, DBStatusRequest{CacheDir: cacheDir}, &st, nil)
+	return st, err
+}
+
+// call runs the engine with req on stdin. A JSON response is decoded into resp, or the
+// raw stdout copied to raw. Cancelling ctx interrupts the engine (SIGINT, then SIGKILL
+// after 10 s), which removes its temporary files.
+func (c *Client) call(ctx context.Context, command string, req, resp any, raw *bytes.Buffer) error {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, c.Path, command)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = 10 * time.Second
+	cmd.Stdin = bytes.NewReader(in)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = c.Stderr
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	cmd.Env = os.Environ()
+	if c.Debug {
+		cmd.Env = append(cmd.Env, DebugEnv+"=1")
+	}
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if runErr != nil {
+		var er ErrorResponse
+		if json.Unmarshal(lastLine(out.Bytes()), &er) == nil && er.Error != "" {
+			if er.Kind == ErrKindNoDB {
+				return fmt.Errorf("%w: %s", ErrNoDB, er.Error)
+			}
+			return errors.New(er.Error)
+		}
+		var ee *exec.ExitError
+		if errors.As(runErr, &ee) {
+			return fmt.Errorf("the scan engine %s failed (%v) without saying why: run with --debug", c.Path, ee)
+		}
+		return fmt.Errorf("cannot run the scan engine %s: %v", c.Path, runErr)
+	}
+	if raw != nil {
+		_, err := raw.Write(out.Bytes())
+		return err
+	}
+	if err := json.Unmarshal(out.Bytes(), resp); err != nil {
+		return fmt.Errorf("the scan engine %s answered nonsense: %v", c.Path, err)
+	}
+	return nil
+}
+
+func lastLine(b []byte) []byte {
+	b = bytes.TrimSpace(b)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return b[i+1:]
+	}
+	return b
+}

@@ -1,0 +1,66 @@
+package engine
+
+import (
+	"encoding/json"
+
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+// DebugEnv, set to 1 in the engine's environment, turns on Trivy's debug log.
+const DebugEnv = "SECSCAN_ENGINE_DEBUG"
+
+// Engine commands (the engine's first argument).
+const (
+	CmdScan     = "scan"
+	CmdRender   = "render"
+	CmdDBUpdate = "db-update"
+	CmdDBStatus = "db-status"
+)
+
+// ScanRequest asks for a scan of one image archive.
+type ScanRequest struct {
+	DB            DBOptions `json:"db"`
+	Image         Image     `json:"image"`
+	BestPractices bool      `json:"bestPractices,omitempty"` // image-config checks (Dockle IDs)
+	Parallel      int       `json:"parallel,omitempty"`      // layers analysed at once (0: Trivy's 5)
+	NoProgress    bool      `json:"noProgress,omitempty"`
+}
+
+// ScanResponse is the scan: our model, and Trivy's report for rendering later.
+type ScanResponse struct {
+	Scan  report.Scan     `json:"scan"`
+	DB    DBStatus        `json:"dbStatus"`
+	Trivy json.RawMessage `json:"trivy"` // Trivy's types.Report, whole (with packages)
+}
+
+// RenderRequest asks for a report of a scan in one of Formats; the report is the
+// engine's whole stdout.
+type RenderRequest struct {
+	Format     string          `json:"format"`
+	Trivy      json.RawMessage `json:"trivy"`
+	Suppressed []Suppression   `json:"suppressed,omitempty"`
+}
+
+// DBUpdateRequest asks for the DB (and optionally the Java DB) to be made available:
+// downloaded when Trivy's rule says so, or always with Force.
+type DBUpdateRequest struct {
+	DB     DBOptions `json:"db"`
+	Force  bool      `json:"force,omitempty"`
+	JavaDB bool      `json:"javaDB,omitempty"`
+}
+
+// DBStatusRequest asks for the status of the cached DB.
+type DBStatusRequest struct {
+	CacheDir string `json:"cacheDir"`
+}
+
+// Error kinds the engine reports, so the plugin can react without parsing messages.
+const (
+	ErrKindNoDB = "no-db" // no usable DB in the cache
+)
+
+// ErrorResponse is what the engine prints (and exit 1) when a request failed.
+type ErrorResponse struct {
+	Error string `json:"error"` // one line
+	Kind  string `json:"kind,omitempty"`
+}

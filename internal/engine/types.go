@@ -1,0 +1,107 @@
+// Package engine is the boundary between the thin plugin binary (docker-secscan: CLI,
+// policy, push, publishing, hooks; no Trivy) and the scan engine binary
+// (secscan-engine: Trivy). It holds the types both sides share and the client that
+// runs the engine: one request as JSON on the engine's stdin, one response as JSON on
+// its stdout, progress and logs on its stderr.
+//
+// The split keeps Trivy's ~1,200 package initialisers and ~160 MB of start-up memory
+// out of every `docker --help`, hook call and metadata query (design notes, fact 14).
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+// TrivyVersion is the Trivy library version the engine links (see go.mod).
+const TrivyVersion = "v0.74.0"
+
+// DBSchemaVersion is the vulnerability DB schema the engine reads (trivy-db's
+// SchemaVersion; a test in package scanner checks they agree).
+const DBSchemaVersion = 2
+
+// JavaDBSchemaVersion is the Java DB schema (trivy's javadb.SchemaVersion).
+const JavaDBSchemaVersion = 1
+
+// Formats lists the report formats the engine renders with Trivy's writers.
+var Formats = []string{"json", "sarif", "cyclonedx"}
+
+// ValidFormat reports whether f is one of Formats.
+func ValidFormat(f string) bool { return slices.Contains(Formats, f) }
+
+// DefaultDBRepositories are Trivy's default DB repositories, tried in order.
+var DefaultDBRepositories = []string{"mirror.gcr.io/aquasec/trivy-db", "ghcr.io/aquasecurity/trivy-db"}
+
+// DefaultJavaDBRepositories are Trivy's default Java DB repositories.
+var DefaultJavaDBRepositories = []string{"mirror.gcr.io/aquasec/trivy-java-db", "ghcr.io/aquasecurity/trivy-java-db"}
+
+// DBOptions says where the vulnerability DB lives and where it comes from.
+type DBOptions struct {
+	// CacheDir is the cache root; the DB lives in CacheDir/db (Trivy's layout).
+	CacheDir string `json:"cacheDir"`
+	// Repositories are OCI repositories holding Trivy's DB artifact, tried in order.
+	// A reference without a tag gets the schema version tag (":2"), as Trivy's CLI does.
+	// Empty means DefaultDBRepositories.
+	Repositories []string `json:"repositories,omitempty"`
+	// JavaRepositories are the same for Trivy's Java DB (needed only for .jar files).
+	JavaRepositories []string `json:"javaRepositories,omitempty"`
+	// SkipUpdate uses the cached DB as it is; it fails when there is none.
+	SkipUpdate bool `json:"skipUpdate,omitempty"`
+	// Insecure skips TLS verification for the DB registries.
+	Insecure bool `json:"insecure,omitempty"`
+	// NoProgress hides the download progress bar.
+	NoProgress bool `json:"noProgress,omitempty"`
+}
+
+// DBStatus describes the DB in the cache.
+type DBStatus struct {
+	report.DB
+	Path   string `json:"path"`   // the trivy.db file
+	Source string `json:"source"` // the OCI reference it was downloaded from ("" if unknown)
+}
+
+// Image names the image to scan: a `docker save` archive of exactly one image, plus
+// what the local store knows of it.
+type Image struct {
+	ArchivePath string   `json:"archivePath"`           // docker save (or OCI) tar of one image
+	Reference   string   `json:"reference"`             // the reference the user gave
+	ID          string   `json:"id"`                    // image ID (config digest) from the daemon
+	RepoTags    []string `json:"repoTags,omitempty"`    // from the daemon's inspect
+	RepoDigests []string `json:"repoDigests,omitempty"` // from the daemon's inspect
+}
+
+// Suppression names one finding that an exception or VEX statement suppressed, for
+// Trivy's writers (Trivy's ExperimentalModifiedFindings).
+type Suppression struct {
+	Finding   report.Finding `json:"finding"`
+	Status    string         `json:"status"`    // "ignored" or "not_affected" (Trivy's FindingStatus values)
+	Statement string         `json:"statement"` // the reason
+	Source    string         `json:"source"`    // where the exception came from, e.g. ".secscan.yaml:12"
+}
+
+// ParseDBRepositories parses OCI references to DB artifacts and appends the schema
+// version as the tag where none is given (Trivy's CLI behaviour). flagName names the
+// flag in errors.
+func ParseDBRepositories(refs []string, flagName string, schema int) ([]name.Reference, error) {
+	var out []name.Reference
+	for _, s := range refs {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil, fmt.Errorf("--%s is empty: give REGISTRY/REPOSITORY[:TAG]", flagName)
+		}
+		if _, err := name.NewRepository(s); err == nil {
+			s = fmt.Sprintf("%s:%d", s, schema)
+		}
+		ref, err := name.ParseReference(s)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %q is not an OCI reference (want REGISTRY/REPOSITORY[:TAG]): %v", flagName, s, err)
+		}
+		out = append(out, ref)
+	}
+	return out, nil
+}
