@@ -76,7 +76,7 @@ func mustDocker(t *testing.T, args ...string) result {
 // secscanArgs prefixes push and scan arguments with the shared cache and fixture DB.
 func secscanArgs(args ...string) []string {
 	full := append([]string{"secscan"}, args...)
-	if len(args) > 0 && (args[0] == "push" || args[0] == "scan") {
+	if len(args) > 0 && (args[0] == "push" || args[0] == "scan" || args[0] == "build") {
 		full = append(full[:2:2], append([]string{"--cache-dir", cacheDir, "--db-repository", dbRepo, "--no-progress"}, args[1:]...)...)
 	}
 	return full

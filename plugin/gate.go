@@ -67,6 +67,7 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		return nil, scanError{err}
 	}
 	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.Evaluate(res.Scan, time.Now())}
+	saveResult(opts.db.cacheDir, out)
 	if err := writeReport(ctx, dockerCli, out, opts); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -71,14 +72,23 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	if err != nil {
 		return ExitFailed, err
 	}
-	stderr := dockerCli.Err()
 	out, err := scanAndJudge(ctx, dockerCli, img, opts, pol, source)
+	if code, err := decide(ctx, dockerCli, familiar, out, err, pol, opts); code != ExitPassed || err != nil {
+		return code, err
+	}
+	return pushScanned(ctx, dockerCli, tagged, img.ID, out, opts)
+}
+
+// decide turns a scan outcome into "go on and push" (ExitPassed, nil), blocked
+// (ExitBlocked: the verdict was published), or a failure. A failed scan pushes only
+// when the policy says on-scan-error: warn, and never after an interrupt.
+func decide(ctx context.Context, dockerCli command.Cli, name string, out *scanOutcome, err error, pol policy.Policy, opts *gateOptions) (int, error) {
 	var se scanError
 	switch {
 	case ctx.Err() != nil:
 		return ExitFailed, ctx.Err()
 	case errors.As(err, &se) && pol.OnScanError == policy.ActionWarn:
-		fmt.Fprintf(stderr, "WARNING: the scan failed and the policy says on-scan-error: warn, so %s is pushed UNSCANNED: %v\n", familiar, err)
+		fmt.Fprintf(dockerCli.Err(), "WARNING: the scan failed and the policy says on-scan-error: warn, so %s is pushed UNSCANNED: %v\n", name, err)
 	case err != nil:
 		return ExitFailed, err
 	case !out.verdict.Pass:
@@ -87,14 +97,22 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 		}
 		return ExitBlocked, nil
 	}
+	return ExitPassed, nil
+}
 
+// pushScanned pushes tagged, which must still name the image with ID id (the one that
+// was scanned), checks the pushed manifest, and publishes the outcome (out may be nil
+// after a failed scan that the policy let through).
+func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.NamedTagged, id string, out *scanOutcome, opts *gateOptions) (int, error) {
+	familiar := reference.FamiliarString(tagged)
+	stderr := dockerCli.Err()
 	// Scan what you push: the tag must still name the scanned image.
 	now, err := daemon.Resolve(ctx, dockerCli.Client(), familiar)
 	if err != nil {
 		return ExitFailed, err
 	}
-	if now.ID != img.ID {
-		return ExitFailed, fmt.Errorf("%s moved from %s to %s during the scan: nothing pushed, run again", familiar, img.ID, now.ID)
+	if now.ID != id {
+		return ExitFailed, fmt.Errorf("%s moved from %s to %s during the scan: nothing pushed, run again", familiar, id, now.ID)
 	}
 
 	encodedAuth, err := command.RetrieveAuthTokenFromImage(dockerCli.ConfigFile(), tagged.String())
@@ -115,10 +133,10 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	}
 	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
 	insecure := daemon.InsecureRegistry(ctx, dockerCli.Client(), reference.Domain(tagged))
-	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, img.ID, creds, insecure); err != nil {
+	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, id, creds, insecure); err != nil {
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
 	}
-	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(img.ID))
+	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(id))
 	if out != nil {
 		if err := publishOutcome(ctx, dockerCli, out, opts, pushed.Digest, true); err != nil {
 			return ExitFailed, fmt.Errorf("%s was pushed, but %v", familiar, err)

@@ -82,10 +82,13 @@ Examples:
 	cmd.AddCommand(
 		newScanCommand(dockerCli),
 		newPushCommand(dockerCli),
+		newBuildCommand(dockerCli),
 		newDBCommand(dockerCli),
 		newPolicyCommand(dockerCli),
 		newCIContextCommand(dockerCli),
 		newPublishCommand(dockerCli),
+		newHooksCommand(dockerCli),
+		newHookHandlerCommand(dockerCli),
 		newVersionCommand(dockerCli),
 	)
 	return cmd

@@ -1,0 +1,269 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli-plugins/metadata"
+	"github.com/docker/cli/cli/command"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/docker-secscan/docker-secscan/internal/daemon"
+)
+
+const buildHelp = `Run 'docker build' with every argument passed through unchanged (BuildKit through
+buildx when it is installed, the classic builder otherwise, as 'docker build' chooses), then
+scan the image it built and apply the policy. With --push, every -t NAME:TAG goes through the
+same gate and push as 'docker secscan push'.
+
+docker secscan's own options use long names only and are taken out of the arguments:
+  --push                         gate and push every -t tag (not passed to the build)
+  --policy, --vex, --severity-threshold, --ignore-unfixed, --mode, --best-practices,
+  --report FORMAT=PATH, --db-repository, --java-db-repository, --cache-dir,
+  --skip-db-update, --no-progress, --appinsights-connection-string, --publish-token,
+  --publish-required, --publish-timeout, --ci FIELD=VALUE   (as for 'docker secscan push')
+The report table goes to stdout after the build's output; use --report for files.
+
+When the build fails, its output and exit code are passed through unchanged.
+
+Exit codes: 0 built and passed (and pushed with --push), 1 the tool failed,
+2 blocked by policy (nothing pushed), the build's own code when the build failed.`
+
+func newBuildCommand(dockerCli command.Cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:                "build [OPTIONS] PATH | URL | -",
+		Short:              "Build an image with 'docker build', then scan and gate it (and push with --push)",
+		Long:               buildHelp,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, a := range args {
+				if a == "--help" || a == "-h" {
+					return cmd.Help()
+				}
+			}
+			return runBuild(cmd, dockerCli, args)
+		},
+	}
+	return cmd
+}
+
+// buildFlags are docker secscan's options of `build`, taken out of the arguments.
+func buildFlags(opts *gateOptions, push *bool) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("docker secscan build", pflag.ContinueOnError)
+	all := pflag.NewFlagSet("all", pflag.ContinueOnError)
+	opts.addFlags(all)
+	all.VisitAll(func(f *pflag.Flag) {
+		switch f.Name {
+		case "format", "output": // -f and -o are docker build's
+			return
+		}
+		f.Shorthand = ""
+		fs.AddFlag(f)
+	})
+	fs.BoolVar(push, "push", false, "Gate and push every -t tag")
+	return fs
+}
+
+// splitBuildArgs separates docker secscan's options (long names in fs) from the
+// arguments for docker build, which keep their order.
+func splitBuildArgs(fs *pflag.FlagSet, args []string) (ours, theirs []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			theirs = append(theirs, args[i:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "--") {
+			theirs = append(theirs, a)
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			theirs = append(theirs, a)
+			continue
+		}
+		ours = append(ours, a)
+		if !hasValue && f.Value.Type() != "bool" && i+1 < len(args) {
+			i++
+			ours = append(ours, args[i])
+		}
+	}
+	return ours, theirs
+}
+
+// buildTags returns the values of -t/--tag, and of --iidfile and --metadata-file when
+// the user gave them.
+func buildTags(args []string) (tags []string, iidfile, metadataFile string) {
+	value := func(i int, a, long, short string) (string, int, bool) {
+		switch {
+		case a == long || (short != "" && a == short):
+			if i+1 < len(args) {
+				return args[i+1], i + 1, true
+			}
+		case strings.HasPrefix(a, long+"="):
+			return strings.TrimPrefix(a, long+"="), i, true
+		case short != "" && strings.HasPrefix(a, short) && len(a) > len(short) && !strings.HasPrefix(a, "--"):
+			return strings.TrimPrefix(strings.TrimPrefix(a, short), "="), i, true
+		}
+		return "", i, false
+	}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		if v, j, ok := value(i, a, "--tag", "-t"); ok {
+			tags, i = append(tags, v), j
+		} else if v, j, ok := value(i, a, "--iidfile", ""); ok {
+			iidfile, i = v, j
+		} else if v, j, ok := value(i, a, "--metadata-file", ""); ok {
+			metadataFile, i = v, j
+		}
+	}
+	return tags, iidfile, metadataFile
+}
+
+func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
+	ctx := cmd.Context()
+	opts := &gateOptions{format: "table"}
+	var push bool
+	fs := buildFlags(opts, &push)
+	ours, theirs := splitBuildArgs(fs, args)
+	if err := fs.Parse(ours); err != nil {
+		return failed(fmt.Errorf("%v: run 'docker secscan build --help'", err))
+	}
+	tags, iidfile, metadataFile := buildTags(theirs)
+	var refs []reference.NamedTagged
+	for _, t := range tags {
+		named, err := daemon.ParseReference(t)
+		if err != nil {
+			return failed(err)
+		}
+		nt, ok := named.(reference.NamedTagged)
+		if !ok {
+			return failed(fmt.Errorf("-t %q: tag with NAME:TAG", t))
+		}
+		refs = append(refs, nt)
+	}
+	if push && len(refs) == 0 {
+		return failed(errors.New("--push needs at least one -t NAME:TAG"))
+	}
+	// Flags are validated before the build runs: a typo costs no build.
+	pol, source, err := opts.resolvePolicy(cmd, time.Now())
+	if err != nil {
+		return failed(err)
+	}
+
+	tmp, err := os.MkdirTemp("", "docker-secscan-build-")
+	if err != nil {
+		return failed(err)
+	}
+	defer os.RemoveAll(tmp)
+	buildArgs := []string{"build"}
+	if iidfile == "" {
+		iidfile = filepath.Join(tmp, "iid")
+		buildArgs = append(buildArgs, "--iidfile", iidfile)
+	}
+	if metadataFile == "" && buildxInstalled() {
+		// BuildKit's exporter response (containerimage.config.digest, ...).
+		metadataFile = filepath.Join(tmp, "metadata.json")
+		buildArgs = append(buildArgs, "--metadata-file", metadataFile)
+	}
+	buildArgs = append(buildArgs, theirs...)
+
+	b := exec.CommandContext(ctx, dockerCLIPath(), buildArgs...)
+	b.Stdin, b.Stdout, b.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if err := b.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ctx.Err() == nil {
+			// The build failed: its output is on screen; keep its exit code.
+			os.RemoveAll(tmp)
+			os.Exit(ee.ExitCode())
+		}
+		return failedCtx(ctx, fmt.Errorf("run docker build: %v", err))
+	}
+
+	id := readImageID(iidfile, metadataFile)
+	if id == "" {
+		return failed(errors.New("the build reported no image ID: with a BuildKit builder that does not load images into the daemon (e.g. docker-container), add --load"))
+	}
+	img, err := daemon.Resolve(ctx, dockerCli.Client(), id)
+	if err != nil {
+		return failed(fmt.Errorf("the built image %s is not in the local image store (add --load for a BuildKit builder that does not load): %v", id, err))
+	}
+	if len(refs) > 0 {
+		img.Input = reference.FamiliarString(refs[0])
+	}
+	out, err := scanAndJudge(ctx, dockerCli, img, opts, pol, source)
+	if !push {
+		if err != nil {
+			return failedCtx(ctx, err)
+		}
+		if perr := publishOutcome(ctx, dockerCli, out, opts, "", false); perr != nil {
+			return failed(perr)
+		}
+		if !out.verdict.Pass {
+			return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: the image built is blocked by policy"}
+		}
+		return nil
+	}
+	code, err := decide(ctx, dockerCli, img.Input, out, err, pol, opts)
+	if err != nil {
+		return failedCtx(ctx, err)
+	}
+	if code == ExitBlocked {
+		return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + strings.Join(tags, ", ") + " not pushed: blocked by policy"}
+	}
+	for _, ref := range refs {
+		if code, err := pushScanned(ctx, dockerCli, ref, img.ID, out, opts); err != nil || code != ExitPassed {
+			return failedCtx(ctx, err)
+		}
+	}
+	return nil
+}
+
+// readImageID takes the built image ID from the --iidfile, or from BuildKit's
+// exporter response in the metadata file.
+func readImageID(iidfile, metadataFile string) string {
+	if b, err := os.ReadFile(iidfile); err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "sha256:") {
+		return strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile(metadataFile); err == nil {
+		var md map[string]any
+		if json.Unmarshal(b, &md) == nil {
+			if s, ok := md[exptypes.ExporterImageConfigDigestKey].(string); ok {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// dockerCLIPath is the docker CLI that started the plugin (so a build runs with the
+// same binary and plugins), or docker on PATH.
+func dockerCLIPath() string {
+	if p := os.Getenv(metadata.ReexecEnvvar); p != "" {
+		return p
+	}
+	return "docker"
+}
+
+// buildxInstalled reports whether `docker build` goes through buildx (which accepts
+// --metadata-file). DOCKER_BUILDKIT=0 selects the classic builder.
+func buildxInstalled() bool {
+	if os.Getenv("DOCKER_BUILDKIT") == "0" {
+		return false
+	}
+	return exec.Command(dockerCLIPath(), "buildx", "version").Run() == nil
+}

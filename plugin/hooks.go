@@ -1,0 +1,226 @@
+package plugin
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/cli/cli-plugins/hooks"
+	"github.com/docker/cli/cli-plugins/metadata"
+	"github.com/docker/cli/cli/command"
+	"github.com/spf13/cobra"
+
+	"github.com/docker-secscan/docker-secscan/internal/dockerconfig"
+)
+
+// hookedCommands are the docker commands whose completion prints our hint.
+const hookedCommands = "build,buildx build,push,image push"
+
+func newHooksCommand(dockerCli command.Cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hooks",
+		Short: "Turn the docker CLI hints after 'docker build' and 'docker push' on or off",
+		Long: `Docker CLI hooks run after a docker command has finished (only on a terminal) and
+print a short hint: after 'docker build' and 'docker push', how to gate the image, and the
+last docker secscan verdict when there is a recent one. Hooks cannot block a command: the
+gate is 'docker secscan push' / 'docker secscan build --push'.
+
+'enable' and 'disable' edit the docker config file (` + "`$DOCKER_CONFIG/config.json`" + `): they set
+features.hooks and plugins.secscan.hooks and keep every other setting as it was.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cfgPath := func() string { return dockerCli.ConfigFile().Filename }
+	cmd.AddCommand(&cobra.Command{
+		Use:   "enable",
+		Short: "Print a hint after docker build, buildx build, push and image push",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			err := dockerconfig.Apply(cfgPath(),
+				dockerconfig.Edit{Path: []string{"features", "hooks"}, Value: "true"},
+				dockerconfig.Edit{Path: []string{"plugins", "secscan", "hooks"}, Value: hookedCommands})
+			if err != nil {
+				return failed(err)
+			}
+			fmt.Fprintf(dockerCli.Err(), "Hooks enabled in %s for: %s\n", cfgPath(), hookedCommands)
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "disable",
+		Short: "Stop printing hints (leaves other plugins' hooks alone)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			edits := []dockerconfig.Edit{{Path: []string{"plugins", "secscan"}}}
+			// features.hooks is shared with other plugins: remove it only if no other
+			// plugin declares hooks.
+			if !otherPluginsUseHooks(cfgPath()) {
+				edits = append(edits, dockerconfig.Edit{Path: []string{"features", "hooks"}})
+			}
+			if err := dockerconfig.Apply(cfgPath(), edits...); err != nil {
+				return failed(err)
+			}
+			fmt.Fprintf(dockerCli.Err(), "Hooks disabled in %s\n", cfgPath())
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "status",
+		Short: "Say whether the hints are on",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			on, err := dockerconfig.Lookup(cfgPath(), "plugins", "secscan", "hooks")
+			if err != nil {
+				return failed(err)
+			}
+			feature, _ := dockerconfig.Lookup(cfgPath(), "features", "hooks")
+			switch {
+			case on == "":
+				fmt.Fprintf(dockerCli.Out(), "disabled (%s)\n", cfgPath())
+			case feature != "true" && os.Getenv("DOCKER_CLI_HOOKS") == "":
+				fmt.Fprintf(dockerCli.Out(), "configured for %s, but features.hooks is not \"true\" in %s: run 'docker secscan hooks enable'\n", on, cfgPath())
+			default:
+				fmt.Fprintf(dockerCli.Out(), "enabled for: %s (%s)\n", on, cfgPath())
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+func otherPluginsUseHooks(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var cfg struct {
+		Plugins map[string]map[string]string `json:"plugins"`
+	}
+	if json.Unmarshal(data, &cfg) != nil {
+		return true // unsure: leave the feature switch alone
+	}
+	for name, p := range cfg.Plugins {
+		if name != "secscan" && p["hooks"] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// newHookHandlerCommand answers the docker CLI's hook call
+// (`docker-secscan secscan docker-cli-plugin-hooks '<hooks.Request JSON>'`) with one
+// hooks.Response on stdout. It must be fast and never fail the docker command: any
+// problem yields an empty response. Templates use only the forms Docker CLI 28 and 29
+// both render ({{flag . "tag"}}, {{arg . 0}}).
+func newHookHandlerCommand(dockerCli command.Cli) *cobra.Command {
+	return &cobra.Command{
+		Use:    metadata.HookSubcommandName,
+		Hidden: true,
+		Args:   cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req hooks.Request
+			if len(args) > 0 {
+				_ = json.Unmarshal([]byte(args[0]), &req)
+			}
+			resp := hooks.Response{Type: hooks.NextSteps, Template: hookHint(req, defaultCacheDir(), time.Now())}
+			return json.NewEncoder(dockerCli.Out()).Encode(resp)
+		},
+	}
+}
+
+// hookHint is the hint for a finished docker command ("" for none).
+func hookHint(req hooks.Request, cacheDir string, now time.Time) string {
+	if req.CommandError != "" {
+		return ""
+	}
+	var lines []string
+	_, tagged := req.Flags["tag"]
+	if _, t := req.Flags["t"]; t {
+		tagged = true
+	}
+	switch req.RootCmd {
+	case "build", "buildx build":
+		// The tag's value is not rendered usefully ({{flag . "tag"}} gives "[a b]" for
+		// the repeatable -t), so the hint names the command, not the tag.
+		if tagged {
+			lines = append(lines, "Gate it before pushing: docker secscan push NAME:TAG (the tag you just built)")
+		} else {
+			lines = append(lines, "Build, scan and gate in one step: docker secscan build -t NAME:TAG --push .")
+		}
+	case "push", "image push":
+		lines = append(lines, `{{arg . 0}} was pushed without a vulnerability gate; next time: docker secscan push {{arg . 0}}`)
+	default:
+		return ""
+	}
+	if last, ok := lastResult(cacheDir, now); ok {
+		lines = append(lines, fmt.Sprintf("Last docker secscan verdict (%s, %s ago): %s", last.Reference, now.Sub(last.At).Round(time.Second), last.Summary))
+	}
+	// Template text must not contain our own template syntax from the summary.
+	return strings.Join(lines, "\n")
+}
+
+// cachedResult is one entry of the result cache (<cache>/results/<key>.json).
+type cachedResult struct {
+	Reference string    `json:"reference"`
+	ImageID   string    `json:"imageId"`
+	DBUpdated time.Time `json:"dbUpdatedAt"`
+	Policy    string    `json:"policyHash"`
+	Pass      bool      `json:"pass"`
+	Summary   string    `json:"summary"`
+	At        time.Time `json:"at"`
+}
+
+// resultKey keys a verdict by image ID, DB version and policy: the same three give the
+// same verdict.
+func resultKey(imageID string, dbUpdated time.Time, policyJSON []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", imageID, dbUpdated.UTC().Format(time.RFC3339Nano))
+	h.Write(policyJSON)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// saveResult records a verdict in the result cache (best effort).
+func saveResult(cacheDir string, out *scanOutcome) {
+	pj, _ := json.Marshal(out.policy)
+	r := cachedResult{
+		Reference: out.image.Input, ImageID: out.image.ID, DBUpdated: out.result.DB.UpdatedAt,
+		Policy: fmt.Sprintf("%x", sha256.Sum256(pj)), Pass: out.verdict.Pass, Summary: out.verdict.Summary, At: time.Now().UTC(),
+	}
+	dir := filepath.Join(cacheDir, "results")
+	if os.MkdirAll(dir, 0o700) != nil {
+		return
+	}
+	b, _ := json.Marshal(r)
+	_ = writeFileAtomic(filepath.Join(dir, resultKey(r.ImageID, r.DBUpdated, pj)+".json"), b)
+}
+
+// lastResult returns the newest cached verdict of the last 30 minutes.
+func lastResult(cacheDir string, now time.Time) (cachedResult, bool) {
+	files, _ := filepath.Glob(filepath.Join(cacheDir, "results", "*.json"))
+	type entry struct {
+		path string
+		mod  time.Time
+	}
+	var es []entry
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && now.Sub(st.ModTime()) < 30*time.Minute {
+			es = append(es, entry{f, st.ModTime()})
+		}
+	}
+	if len(es) == 0 {
+		return cachedResult{}, false
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].mod.After(es[j].mod) })
+	b, err := os.ReadFile(es[0].path)
+	var r cachedResult
+	if err != nil || json.Unmarshal(b, &r) != nil {
+		return cachedResult{}, false
+	}
+	r.Summary = strings.NewReplacer("{{", "{ {", "}}", "} }").Replace(r.Summary)
+	r.Reference = strings.NewReplacer("{{", "{ {", "}}", "} }").Replace(r.Reference)
+	return r, true
+}
