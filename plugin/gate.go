@@ -117,7 +117,8 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 }
 
 // githubOutputs appends the Markdown summary to $GITHUB_STEP_SUMMARY and writes
-// scan-report-path (the first report file) to $GITHUB_OUTPUT, as container-scan did.
+// scan-report-path to $GITHUB_OUTPUT, as container-scan did: the container-scan report
+// when one was asked for, else the first report file.
 func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, written []string) error {
 	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
 		md, err := renderReport(ctx, out, "markdown", opts.ci, false)
@@ -129,7 +130,14 @@ func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, wri
 		}
 	}
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" && len(written) > 0 {
-		if err := appendFile(p, []byte("scan-report-path="+written[0]+"\n")); err != nil {
+		// container-scan's output named its scanreport.json: prefer that format.
+		path := written[0]
+		for _, r := range opts.reportSpecs {
+			if r.format == "container-scan" {
+				path = r.path
+			}
+		}
+		if err := appendFile(p, []byte("scan-report-path="+path+"\n")); err != nil {
 			return fmt.Errorf("GITHUB_OUTPUT: %v", err)
 		}
 	}
