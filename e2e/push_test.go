@@ -358,3 +358,19 @@ func TestPushToInsecureRegistry(t *testing.T) {
 		t.Fatalf("pushed config digest %s, image ID %s", got, id)
 	}
 }
+
+func TestRescanOfUnchangedImageUsesTheCache(t *testing.T) {
+	needTestdata(t)
+	ref := env.Registry + "/e2e/rescan:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	cache := t.TempDir()
+	args := []string{"secscan", "scan", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo, "-f", "json", "-o"}
+	first := docker(t, nil, append(args, filepath.Join(cache, "a.json"), ref)...)
+	second := docker(t, nil, append(args, filepath.Join(cache, "b.json"), ref)...)
+	if first.code != 0 || second.code != 0 || strings.Contains(first.stderr, "from the cache") || !strings.Contains(second.stderr, "from the cache") {
+		t.Fatalf("first:\n%s\nsecond:\n%s", first, second)
+	}
+	if a, b := trivyFindings(t, filepath.Join(cache, "a.json")), trivyFindings(t, filepath.Join(cache, "b.json")); !reflect.DeepEqual(a, b) || len(a) != 6 {
+		t.Fatalf("cached findings differ: %v vs %v", a, b)
+	}
+}

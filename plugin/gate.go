@@ -43,28 +43,42 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		return nil, scanError{err}
 	}
 
-	fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
-	tmp := filepath.Join(opts.db.cacheDir, "tmp")
-	cleanStaleArchives(tmp)
-	archive, err := daemon.Save(ctx, dockerCli.Client(), img.ID, tmp)
-	if err != nil {
-		return nil, scanError{err}
-	}
-	defer os.Remove(archive)
-	res, err := eng.Scan(ctx, engine.ScanRequest{
+	req := engine.ScanRequest{
 		DB:            opts.db.scannerDB(),
 		NoProgress:    opts.db.noProgress,
 		BestPractices: pol.BestPractices != policy.ActionOff,
-		Image: engine.Image{
-			ArchivePath: archive,
-			Reference:   img.Input,
-			ID:          img.ID,
-			RepoTags:    img.RepoTags,
-			RepoDigests: img.RepoDigests,
-		},
-	})
-	if err != nil {
-		return nil, scanError{err}
+		Image:         engine.Image{Reference: img.Input, ID: img.ID, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests},
+	}
+	// An unchanged image against an unchanged DB gives the same findings: reuse them.
+	cache := engine.ScanCache{Dir: filepath.Join(opts.db.cacheDir, "scans")}
+	var res *engine.Result
+	key := ""
+	if st, current := engine.LocalDB(opts.db.cacheDir, opts.db.skipUpdate, time.Now()); current {
+		key = cache.Key(req, st.UpdatedAt)
+		if resp, ok := cache.Get(key); ok {
+			fmt.Fprintf(dockerCli.Err(), "Using the scan of %s (%s) from the cache (same image, same DB), with policy %s\n", img.Input, shortID(img.ID), source)
+			resp.Scan.Image.Reference = img.Input
+			res = eng.NewResult(resp)
+		}
+	}
+	if res == nil {
+		fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
+		tmp := filepath.Join(opts.db.cacheDir, "tmp")
+		cleanStaleArchives(tmp)
+		archive, err := daemon.Save(ctx, dockerCli.Client(), img.ID, tmp)
+		if err != nil {
+			return nil, scanError{err}
+		}
+		defer os.Remove(archive)
+		req.Image.ArchivePath = archive
+		if res, err = eng.Scan(ctx, req); err != nil {
+			return nil, scanError{err}
+		}
+		if key == "" {
+			// The engine may have updated the DB: key by the DB it used.
+			key = cache.Key(req, res.DB.UpdatedAt)
+		}
+		cache.Put(key, res.Response())
 	}
 	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.Evaluate(res.Scan, time.Now())}
 	saveResult(opts.db.cacheDir, out)

@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/moby/sys/atomicwriter"
+)
+
+// LocalDB reads the cached DB's metadata.json (Trivy's layout: CacheDir/db) without
+// starting the engine, and says whether a scan would use it as it is: by Trivy's update
+// rule (pkg/db.Client.NeedsUpdate), the DB is current when its schema matches and it
+// is before NextUpdate or was downloaded less than an hour ago; with skipUpdate any
+// DB of the right schema is used.
+func LocalDB(cacheDir string, skipUpdate bool, now time.Time) (st DBStatus, current bool) {
+	dir := filepath.Join(cacheDir, "db")
+	st.Path = filepath.Join(dir, "trivy.db")
+	b, err := os.ReadFile(filepath.Join(dir, "metadata.json"))
+	if err != nil {
+		return st, false
+	}
+	var meta struct {
+		Version                             int
+		NextUpdate, UpdatedAt, DownloadedAt time.Time
+	}
+	if json.Unmarshal(b, &meta) != nil || meta.Version != DBSchemaVersion {
+		return st, false
+	}
+	if _, err := os.Stat(st.Path); err != nil {
+		return st, false
+	}
+	st.SchemaVersion, st.UpdatedAt, st.NextUpdate, st.DownloadedAt = meta.Version, meta.UpdatedAt, meta.NextUpdate, meta.DownloadedAt
+	if skipUpdate {
+		return st, true
+	}
+	return st, !meta.DownloadedAt.IsZero() && (now.Before(meta.NextUpdate) || now.Before(meta.DownloadedAt.Add(time.Hour)))
+}
+
+// ScanCache keeps engine scan results on disk, keyed by what determines them: the
+// image ID, the DB (its UpdatedAt), the scan options and the engine version. A hit
+// makes a re-scan of an unchanged image cost no image export and no engine start.
+type ScanCache struct{ Dir string }
+
+// Key is the cache key of a scan request against the DB updated at dbUpdated.
+func (c ScanCache) Key(req ScanRequest, dbUpdated time.Time) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "v1\x00%s\x00%s\x00%t\x00%s", req.Image.ID, dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Get returns the cached response for key.
+func (c ScanCache) Get(key string) (ScanResponse, bool) {
+	b, err := os.ReadFile(filepath.Join(c.Dir, key+".json"))
+	if err != nil {
+		return ScanResponse{}, false
+	}
+	var r ScanResponse
+	if json.Unmarshal(b, &r) != nil || len(r.Trivy) == 0 {
+		return ScanResponse{}, false
+	}
+	return r, true
+}
+
+// Put stores a response (best effort, atomically).
+func (c ScanCache) Put(key string, r ScanResponse) {
+	b, err := json.Marshal(r)
+	if err != nil || os.MkdirAll(c.Dir, 0o700) != nil {
+		return
+	}
+	_ = atomicwriter.WriteFile(filepath.Join(c.Dir, key+".json"), b, 0o600)
+}
+
+// Response is the engine's answer behind the result, for ScanCache.Put.
+func (r *Result) Response() ScanResponse {
+	return ScanResponse{Scan: r.Scan, DB: r.DBStatus, Trivy: r.trivy}
+}
+
+// NewResult wraps a (cached) engine response so that it renders through c.
+func (c *Client) NewResult(resp ScanResponse) *Result {
+	return &Result{Scan: resp.Scan, DBStatus: resp.DB, trivy: resp.Trivy, client: c}
+}
