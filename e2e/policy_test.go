@@ -121,11 +121,13 @@ func TestExceptionsFromEveryFormatMatchGolden(t *testing.T) {
 	writeFile(t, dir, "allow/.github/containerscan/allowedlist.yaml", "general:\n  vulnerabilities:\n    - CVE-2019-1549\n    - CVE-2019-14697\n  bestPracticeViolations:\n    - CIS-DI-0001\n")
 	writeFile(t, dir, "allow/p.yaml", "imports:\n  allowlist: .github/containerscan/allowedlist.yaml\n")
 	writeFile(t, dir, "trivyignore/.trivyignore", "# accepted\nCVE-2019-1549 exp:"+exp+"\nCVE-2019-14697\n")
+	product := "pkg:oci/except?repository_url=" + env.Registry + "/e2e/except"
 	writeFile(t, dir, "vex/app.openvex.json", `{"@context":"https://openvex.dev/ns/v0.2.0","@id":"https://example.com/vex/1","author":"e2e","timestamp":"2026-01-01T00:00:00Z","version":1,
 "statements":[
- {"vulnerability":{"name":"CVE-2019-1549"},"products":[{"@id":"pkg:oci/alpine"}],"status":"not_affected","justification":"vulnerable_code_not_in_execute_path"},
- {"vulnerability":{"name":"CVE-2019-14697"},"products":[{"@id":"pkg:oci/alpine","subcomponents":[{"@id":"pkg:apk/alpine/musl"},{"@id":"pkg:apk/alpine/musl-utils"}]}],"status":"not_affected","justification":"vulnerable_code_not_present"},
- {"vulnerability":{"name":"CVE-2019-1551"},"products":[{"@id":"pkg:oci/alpine"}],"status":"under_investigation"}]}`)
+ {"vulnerability":{"name":"CVE-2019-1549"},"products":[{"@id":"`+product+`"}],"status":"not_affected","justification":"vulnerable_code_not_in_execute_path"},
+ {"vulnerability":{"name":"CVE-2019-14697"},"products":[{"@id":"`+product+`","subcomponents":[{"@id":"pkg:apk/alpine/musl"},{"@id":"pkg:apk/alpine/musl-utils"}]}],"status":"not_affected","justification":"vulnerable_code_not_present"},
+ {"vulnerability":{"name":"CVE-2019-1549"},"products":[{"@id":"pkg:oci/some-other-image"}],"status":"not_affected","justification":"component_not_present"},
+ {"vulnerability":{"name":"CVE-2019-1551"},"products":[{"@id":"`+product+`"}],"status":"under_investigation"}]}`)
 
 	cases := []struct {
 		name, wd string

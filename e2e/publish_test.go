@@ -194,6 +194,18 @@ func TestPublishToApplicationInsightsFromGitHubActions(t *testing.T) {
 		t.Errorf("Trivy's types.Report: %v (schema %d, type %s, %d results, version %q)", err, trep.SchemaVersion, trep.ArtifactType, len(trep.Results), trep.Trivy.Version)
 	}
 	validateSARIF(t, reports["sarif"])
+	if b, _ := os.ReadFile(reports["sarif"]); strings.Contains(string(b), "No issues found") {
+		t.Error("the SARIF report lists passed checks as results")
+	}
+	// The CycloneDX BOM, written after the JSON report, still has every component.
+	var bom struct {
+		Components      []map[string]any
+		Vulnerabilities []map[string]any
+	}
+	b, _ = os.ReadFile(reports["cyclonedx"])
+	if err := json.Unmarshal(b, &bom); err != nil || len(bom.Components) < 10 || len(bom.Vulnerabilities) < 3 {
+		t.Errorf("CycloneDX BOM: %v, %d components, %d vulnerabilities", err, len(bom.Components), len(bom.Vulnerabilities))
+	}
 
 	// No report, log or output holds the token or the connection string's key.
 	all := r.stdout + r.stderr + string(sum) + string(out)

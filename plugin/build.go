@@ -210,11 +210,15 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 		if err != nil {
 			return failedCtx(ctx, err)
 		}
-		if perr := publishOutcome(ctx, dockerCli, out, opts, "", false); perr != nil {
-			return failed(perr)
-		}
+		perr := publishOutcome(ctx, dockerCli, out, opts, "", false)
 		if !out.verdict.Pass {
+			if perr != nil {
+				fmt.Fprintf(dockerCli.Err(), "ERROR: %v\n", perr)
+			}
 			return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: the image built is blocked by policy"}
+		}
+		if perr != nil {
+			return failedCtx(ctx, perr)
 		}
 		return nil
 	}

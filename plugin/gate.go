@@ -127,7 +127,12 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 	for _, p := range written {
 		fmt.Fprintf(dockerCli.Err(), "Report written to %s\n", p)
 	}
-	return githubOutputs(ctx, out, opts, written)
+	// The job summary and step output are conveniences: a problem with them warns and
+	// never changes the verdict.
+	if err := githubOutputs(ctx, out, opts, written); err != nil {
+		fmt.Fprintf(dockerCli.Err(), "WARNING: %v\n", err)
+	}
+	return nil
 }
 
 // githubOutputs appends the Markdown summary to $GITHUB_STEP_SUMMARY and writes
@@ -140,7 +145,7 @@ func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, wri
 			return err
 		}
 		if err := appendFile(p, md); err != nil {
-			return fmt.Errorf("GITHUB_STEP_SUMMARY: %v", err)
+			return fmt.Errorf("cannot append the summary to GITHUB_STEP_SUMMARY (%s): %v", p, err)
 		}
 	}
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" && len(written) > 0 {
@@ -152,7 +157,7 @@ func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, wri
 			}
 		}
 		if err := appendFile(p, []byte("scan-report-path="+path+"\n")); err != nil {
-			return fmt.Errorf("GITHUB_OUTPUT: %v", err)
+			return fmt.Errorf("cannot write scan-report-path to GITHUB_OUTPUT (%s): %v", p, err)
 		}
 	}
 	return nil

@@ -28,6 +28,9 @@ func newPolicyCommand(dockerCli command.Cli) *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
+				if opts.policyFile != "" && opts.policyFile != args[0] {
+					return failed(fmt.Errorf("give the policy file once: as the argument (%s) or with --policy (%s)", args[0], opts.policyFile))
+				}
 				opts.policyFile = args[0]
 			}
 			pol, source, err := opts.resolvePolicy(cmd, time.Now())
@@ -37,6 +40,17 @@ func newPolicyCommand(dockerCli command.Cli) *cobra.Command {
 			b, err := json.MarshalIndent(pol, "", "  ")
 			if err != nil {
 				return failed(err)
+			}
+			// The exceptions' state today, as a scan would note it.
+			now := time.Now()
+			for _, e := range pol.Exceptions {
+				switch {
+				case e.Expires.IsZero():
+				case !now.Before(e.Expires):
+					fmt.Fprintf(dockerCli.Err(), "note: exception %s (%s) expired on %s and no longer applies\n", e.ID, e.Source, e.Expires.UTC().Format(time.DateOnly))
+				case e.Expires.Sub(now) <= pol.WarnBefore:
+					fmt.Fprintf(dockerCli.Err(), "note: exception %s (%s) expires on %s\n", e.ID, e.Source, e.Expires.UTC().Format(time.DateOnly))
+				}
 			}
 			fmt.Fprintf(dockerCli.Err(), "policy OK: %s (%d exceptions)\n", source, len(pol.Exceptions))
 			fmt.Fprintln(dockerCli.Out(), string(b))

@@ -37,19 +37,30 @@ func (o *publishOptions) addFlags(fs *pflag.FlagSet) {
 }
 
 // connection returns the parsed connection string, or ok=false when none is configured.
+// A malformed connection string is a configuration error: it fails the run before
+// any work (the user asked to publish), naming where it came from but not its value.
 func (o *publishOptions) connection() (publish.ConnectionString, bool, error) {
-	s := o.connectionString
+	s, from := o.connectionString, "--appinsights-connection-string"
 	if s == "" {
-		s = os.Getenv("APPLICATIONINSIGHTS_CONNECTION_STRING")
+		s, from = os.Getenv("APPLICATIONINSIGHTS_CONNECTION_STRING"), "APPLICATIONINSIGHTS_CONNECTION_STRING"
 	}
 	if s == "" {
-		s = os.Getenv("APPINSIGHTS_INSTRUMENTATIONKEY")
+		s, from = os.Getenv("APPINSIGHTS_INSTRUMENTATIONKEY"), "APPINSIGHTS_INSTRUMENTATIONKEY"
 	}
 	if strings.TrimSpace(s) == "" {
+		if o.required {
+			return publish.ConnectionString{}, false, fmt.Errorf("--publish-required, but no Application Insights connection string is set (--appinsights-connection-string or APPLICATIONINSIGHTS_CONNECTION_STRING)")
+		}
 		return publish.ConnectionString{}, false, nil
 	}
+	if o.timeout <= 0 {
+		return publish.ConnectionString{}, false, fmt.Errorf("--publish-timeout %s: give a positive duration, e.g. 10s", o.timeout)
+	}
 	cs, err := publish.ParseConnectionString(s)
-	return cs, err == nil, err
+	if err != nil {
+		return cs, false, fmt.Errorf("%s: %v", from, err)
+	}
+	return cs, true, nil
 }
 
 func (o *publishOptions) tokenValue() string {

@@ -92,8 +92,9 @@ func decide(ctx context.Context, dockerCli command.Cli, name string, out *scanOu
 	case err != nil:
 		return ExitFailed, err
 	case !out.verdict.Pass:
+		// Blocked is the news, even when publishing it failed too (that is printed).
 		if perr := publishOutcome(ctx, dockerCli, out, opts, "", false); perr != nil {
-			return ExitFailed, perr
+			fmt.Fprintf(dockerCli.Err(), "ERROR: %v\n", perr)
 		}
 		return ExitBlocked, nil
 	}
@@ -124,6 +125,12 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	errOut := dockerCli.Err()
 	pushed, err := daemon.Push(ctx, dockerCli.Client(), tagged, encodedAuth, errOut, errOut.FD(), errOut.IsTerminal())
 	if err != nil {
+		// The scan happened: publish it, marked not pushed.
+		if out != nil && ctx.Err() == nil {
+			if perr := publishOutcome(ctx, dockerCli, out, opts, "", false); perr != nil {
+				fmt.Fprintf(stderr, "WARNING: %v\n", perr)
+			}
+		}
 		return ExitFailed, err
 	}
 

@@ -39,6 +39,17 @@ func parseReportSpecs(specs []string) ([]reportSpec, error) {
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
 			return nil, fmt.Errorf("--report %q: %s is a folder, give a file path", s, p)
 		}
+		if p == "-" {
+			return nil, fmt.Errorf("--report %q: reports go to files; for stdout use -f %s (with -o - or no -o)", s, f)
+		}
+		if strings.ContainsAny(p, "\n\r") {
+			return nil, fmt.Errorf("--report %q: the path holds a line break", s)
+		}
+		for _, o := range out {
+			if o.path == p {
+				return nil, fmt.Errorf("--report %q: %s is already the path of the %s report", s, p, o.format)
+			}
+		}
 		out = append(out, reportSpec{f, p})
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/docker/cli/cli"
@@ -38,11 +39,18 @@ Exit codes: 0 scanned (with --exit-code: and the gate passed), 1 the tool failed
 			if err != nil {
 				return failedCtx(cmd.Context(), err)
 			}
-			if err := publishOutcome(cmd.Context(), dockerCli, out, opts, "", false); err != nil {
-				return failed(err)
+			perr := publishOutcome(cmd.Context(), dockerCli, out, opts, "", false)
+			if cmd.Context().Err() != nil {
+				return failedCtx(cmd.Context(), cmd.Context().Err())
 			}
 			if exitCode && !out.verdict.Pass {
+				if perr != nil {
+					fmt.Fprintf(dockerCli.Err(), "ERROR: %v\n", perr)
+				}
 				return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: the gate would block " + args[0]}
+			}
+			if perr != nil {
+				return failed(perr)
 			}
 			return nil
 		},

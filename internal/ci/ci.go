@@ -7,6 +7,8 @@ package ci
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"sort"
@@ -79,6 +81,8 @@ func Detect(env Getenv, dir string, overrides []string) (Context, error) {
 			*p = v
 		}
 	}
+	// Credentials in URLs (https://user:token@host/...) never leave the machine.
+	c.RepositoryURL, c.RunURL = stripUserinfo(c.RepositoryURL), stripUserinfo(c.RunURL)
 	for _, o := range overrides {
 		k, v, ok := strings.Cut(o, "=")
 		p, known := fields[strings.ToLower(strings.ReplaceAll(strings.TrimSpace(k), "-", "_"))]
@@ -88,6 +92,19 @@ func Detect(env Getenv, dir string, overrides []string) (Context, error) {
 		*p = v
 	}
 	return c, nil
+}
+
+// stripUserinfo removes "user:password@" from a URL (also scp-like git URLs keep
+// their user only when it is the conventional "git").
+func stripUserinfo(s string) string {
+	if s == "" {
+		return s
+	}
+	if u, err := url.Parse(s); err == nil && u.User != nil && u.Host != "" {
+		u.User = nil
+		return u.String()
+	}
+	return s
 }
 
 // github follows GitHub's default environment variables
@@ -123,7 +140,7 @@ func github(env Getenv) Context {
 	}
 	// For pull requests GITHUB_SHA is the merge commit; the head commit is in the event.
 	if p := env("GITHUB_EVENT_PATH"); p != "" {
-		if b, err := os.ReadFile(p); err == nil {
+		if b, err := readSmall(p); err == nil {
 			var ev struct {
 				PullRequest *struct {
 					Head struct {
@@ -227,4 +244,21 @@ func local(dir string) Context {
 		c.Actor = who
 	}
 	return c
+}
+
+// readSmall reads a file of at most 16 MiB (GitHub's event payloads are far smaller).
+func readSmall(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 16<<20+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 16<<20 {
+		return nil, fmt.Errorf("%s is too large for an event payload", path)
+	}
+	return b, nil
 }

@@ -57,8 +57,9 @@ func TestGitLabAndJenkins(t *testing.T) {
 	if c.Provider != "GitLab CI" || c.RunURL == "" || c.Ref != "refs/heads/main" {
 		t.Fatalf("%+v", c)
 	}
-	c, _ = Detect(envOf(map[string]string{"JENKINS_URL": "https://ci/", "JOB_NAME": "app", "BUILD_URL": "https://ci/job/app/3/", "GIT_BRANCH": "origin/main", "GIT_COMMIT": "s"}), ".", nil)
-	if c.Provider != "Jenkins" || c.Branch != "main" || c.RunURL != "https://ci/job/app/3/" {
+	c, _ = Detect(envOf(map[string]string{"JENKINS_URL": "https://ci/", "JOB_NAME": "app", "BUILD_URL": "https://ci/job/app/3/", "GIT_BRANCH": "origin/main", "GIT_COMMIT": "s",
+		"GIT_URL": "https://jenkins:ghp_SECRETPAT123@github.com/acme/app.git"}), ".", nil)
+	if c.Provider != "Jenkins" || c.Branch != "main" || c.RunURL != "https://ci/job/app/3/" || c.RepositoryURL != "https://github.com/acme/app.git" {
 		t.Fatalf("%+v", c)
 	}
 }

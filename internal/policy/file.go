@@ -1,10 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,6 +13,9 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/distribution/reference"
+	"github.com/package-url/packageurl-go"
 
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
@@ -100,6 +102,7 @@ type Exception struct {
 	Owner         string    `json:"owner,omitempty"`
 	Ticket        string    `json:"ticket,omitempty"`
 	Source        string    `json:"source"`                  // "file:line"
+	Product       string    `json:"product,omitempty"`       // VEX product purl of the image (pkg:oci/..., pkg:docker/...)
 	VEXStatus     string    `json:"vexStatus,omitempty"`     // not_affected or fixed, for VEX statements
 	Justification string    `json:"justification,omitempty"` // VEX justification
 }
@@ -143,9 +146,9 @@ func (e *FieldError) Error() string {
 // Imports named in the file are read relative to the file's folder.
 // Errors are *FieldError naming file, line and key.
 func Load(path string, now time.Time) (Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path, "policy file")
 	if err != nil {
-		return Policy{}, fmt.Errorf("policy file %s: %v", path, errors.Unwrap(err))
+		return Policy{}, err
 	}
 	return Parse(path, data, now)
 }
@@ -156,6 +159,10 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 	p := Defaults()
 	p.Source = name
 	var f File
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if multiDoc.Match(data) {
+		return p, &FieldError{File: name, Msg: "holds more than one YAML document (---): keep one policy per file"}
+	}
 	if len(strings.TrimSpace(string(data))) > 0 {
 		if err := decodeYAML(name, data, &f, yaml.Strict()); err != nil {
 			return p, err
@@ -213,6 +220,16 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 		if e.Path != "" && !validGlob(e.Path) {
 			v.fail(key+".path", "%q is not a valid glob", e.Path)
 		}
+		if e.Image != "" {
+			if _, err := reference.ParseNormalizedNamed(e.Image); err != nil {
+				v.fail(key+".image", "%q is not an image repository (e.g. registry.example.com/team/app): %v", e.Image, err)
+			}
+		}
+		if strings.HasPrefix(e.Package, "pkg:") {
+			if _, err := packageurl.FromString(e.Package); err != nil {
+				v.fail(key+".package", "%q is not a valid purl: %v", e.Package, err)
+			}
+		}
 		p.Exceptions = append(p.Exceptions, e)
 	}
 	base := filepath.Dir(name)
@@ -239,6 +256,14 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 			p.Exceptions = append(p.Exceptions, ex...)
 		}
 	}
+	// Dated imports obey the horizon too (undated formats cannot: they are noted).
+	if v.err == nil && len(p.Exceptions) > len(f.Exceptions) {
+		for _, e := range p.Exceptions[len(f.Exceptions):] {
+			if !e.Expires.IsZero() && e.Expires.Sub(now) > p.MaxHorizon {
+				return p, &FieldError{File: e.Source, Key: e.ID, Msg: fmt.Sprintf("expires %s, more than %s away (exception-rules.max-horizon of %s): choose an earlier date", e.Expires.UTC().Format(time.DateOnly), days(p.MaxHorizon), name)}
+			}
+		}
+	}
 	return p, v.err
 }
 
@@ -255,6 +280,9 @@ func ParseExpiry(s string) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is not a date: use YYYY-MM-DD (or an RFC 3339 time)", s)
 }
+
+// multiDoc finds a second YAML document: a "---" line after some content.
+var multiDoc = regexp.MustCompile(`(?m)\S[\s\S]*^---\s*$[\s\S]*\S`)
 
 var durationPattern = regexp.MustCompile(`^(\d+)d$`)
 
@@ -400,8 +428,22 @@ func yamlError(name string, err error) error {
 		fe.Line, _ = strconv.Atoi(m[1])
 		fe.Msg = strings.Join(strings.Fields(m[3]), " ")
 	}
+	if m := typeErr.FindStringSubmatch(fe.Msg); m != nil {
+		want := map[string]string{"bool": "true or false", "string": "a text value", "int": "a whole number", "[]string": "a list of texts"}[m[3]]
+		if want == "" {
+			want = "a " + m[3]
+		}
+		fe.Key = strings.ToLower(m[2][strings.Index(m[2], ".")+1:])
+		fe.Msg = fmt.Sprintf("wrong type (%s): want %s", m[1], want)
+	}
+	if strings.Contains(fe.Msg, "already defined at") {
+		fe.Msg = "duplicate key: " + fe.Msg
+	}
 	return fe
 }
+
+// typeErr is go-yaml's type mismatch message.
+var typeErr = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field (\S+) of type (\S+)`)
 
 // go-yaml formats errors as "[line:column] message" followed by the source excerpt.
 var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\] ([^\n]*)`)

@@ -91,7 +91,7 @@ func TestImports(t *testing.T) {
 	write("vex.json", `{"@context":"https://openvex.dev/ns/v0.2.0","statements":[
 {"vulnerability":{"name":"CVE-2019-1549"},"products":[{"@id":"pkg:oci/app","subcomponents":[{"@id":"pkg:apk/alpine/libssl1.1"}]}],"status":"not_affected","justification":"vulnerable_code_not_in_execute_path"},
 {"vulnerability":{"name":"CVE-2019-1551"},"products":[{"@id":"pkg:oci/app"}],"status":"affected"},
-{"vulnerability":"CVE-2019-14697","status":"fixed"}]}`)
+{"vulnerability":"CVE-2019-14697","products":["pkg:apk/alpine/musl"],"status":"fixed"}]}`)
 	write("p.yaml", "imports:\n  allowlist: allowedlist.yaml\n  trivyignore: [.trivyignore, .trivyignore.yaml]\n  vex: [vex.json]\n")
 	p, err := Load(filepath.Join(dir, "p.yaml"), now)
 	if err != nil {
@@ -105,7 +105,7 @@ func TestImports(t *testing.T) {
 		"CVE-2019-1549|||0001-01-01|", "CIS-DI-0005|||0001-01-01|",
 		"CVE-2019-14697|||2027-01-01|", "CVE-2019-1551|||0001-01-01|",
 		"CVE-2020-1||usr/lib/**|2027-02-01|", "CVE-2020-2|pkg:npm/lodash||0001-01-01|", "CVE-2020-2|pkg:npm/underscore||0001-01-01|",
-		"CVE-2019-1549|pkg:apk/alpine/libssl1.1||0001-01-01|not_affected", "CVE-2019-14697|||0001-01-01|fixed",
+		"CVE-2019-1549|pkg:apk/alpine/libssl1.1||0001-01-01|not_affected", "CVE-2019-14697|pkg:apk/alpine/musl||0001-01-01|fixed",
 	}
 	if strings.Join(ids, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("imported exceptions:\n%s\nwant:\n%s", strings.Join(ids, "\n"), strings.Join(want, "\n"))
@@ -119,6 +119,31 @@ func TestImports(t *testing.T) {
 	}
 	if _, err := ParseOpenVEX("v.json", []byte(`{"@context":"https://example.com"}`)); err == nil {
 		t.Error("a non-OpenVEX document was accepted")
+	}
+	ctx := `{"@context":"https://openvex.dev/ns/v0.2.0","statements":[`
+	for doc, want := range map[string]string{
+		ctx + `{"vulnerability":{"name":"CVE-1"},"status":"fixed"}]}`:                                                "products: missing",
+		ctx + `{"vulnerability":{"name":"CVE-1"},"products":[{"@id":"pkg:oci/app"}],"status":"not_affected"}]}`:      "justification",
+		ctx + `{"vulnerability":{"name":"CVE-1"},"products":[{"@id":"https://example.com/app"}],"status":"fixed"}]}`: "not a purl",
+		`[1,2]`: "not an OpenVEX JSON document",
+	} {
+		if _, err := ParseOpenVEX("v.json", []byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", doc, err, want)
+		}
+	}
+	// The last statement for a vulnerability and product wins; aliases and @id count.
+	ex, err := ParseOpenVEX("v.json", []byte(ctx+`{"vulnerability":{"name":"CVE-1","aliases":["GHSA-1"]},"products":[{"@id":"pkg:oci/app"}],"status":"not_affected","justification":"component_not_present"},
+{"vulnerability":{"name":"CVE-1"},"products":[{"@id":"pkg:oci/app"}],"status":"affected"},
+{"vulnerability":{"@id":"https://nvd.nist.gov/vuln/detail/CVE-2","name":"CVE-2"},"products":[{"@id":"pkg:oci/app"}],"status":"fixed"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ex {
+		got = append(got, e.ID+"|"+e.Product)
+	}
+	if strings.Join(got, ",") != "GHSA-1|pkg:oci/app,CVE-2|pkg:oci/app,https://nvd.nist.gov/vuln/detail/CVE-2|pkg:oci/app" {
+		t.Errorf("VEX exceptions: %v", got)
 	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml"), now); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)

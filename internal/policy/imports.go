@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // LoadAllowlist reads Azure container-scan's allowedlist.yaml
@@ -16,9 +19,9 @@ import (
 // general.bestPracticeViolations, lists of IDs. Its entries never expire (the format
 // has no date), which the report points out.
 func LoadAllowlist(path string) ([]Exception, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path, "allowlist")
 	if err != nil {
-		return nil, fmt.Errorf("allowlist %s: %v", path, errors.Unwrap(err))
+		return nil, err
 	}
 	return ParseAllowlist(path, data)
 }
@@ -60,9 +63,9 @@ func ParseAllowlist(name string, data []byte) ([]Exception, error) {
 // following Trivy's formats (pkg/result/ignore.go). Unlike Trivy, a malformed date is
 // an error rather than a skipped line.
 func LoadTrivyIgnore(path string) ([]Exception, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path, "trivyignore")
 	if err != nil {
-		return nil, fmt.Errorf("trivyignore %s: %v", path, errors.Unwrap(err))
+		return nil, err
 	}
 	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
 		return ParseTrivyIgnoreYAML(path, data)
@@ -170,13 +173,18 @@ func ParseTrivyIgnoreYAML(name string, data []byte) ([]Exception, error) {
 	return out, v.err
 }
 
-// LoadOpenVEX reads an OpenVEX document (v0.0.1 or v0.2.0). Statements with status
-// not_affected or fixed become exceptions scoped to the statement's subcomponents (or
-// package products); affected and under_investigation statements suppress nothing.
+// LoadOpenVEX reads an OpenVEX document (v0.0.1 or v0.2.0). A statement with status
+// not_affected or fixed suppresses its vulnerability (named by name, @id or aliases)
+// for its products: an image product (pkg:oci/..., pkg:docker/...) must be the scanned
+// image, and its subcomponents (package purls) narrow it to those packages; a package
+// product stands for that package in any image. As the OpenVEX spec says, for the same
+// vulnerability and product the last statement wins, so a later affected or
+// under_investigation statement cancels an earlier not_affected one. not_affected
+// needs a justification or an impact statement.
 func LoadOpenVEX(path string) ([]Exception, error) {
-	data, err := os.ReadFile(path)
+	data, err := readLimited(path, "VEX document")
 	if err != nil {
-		return nil, fmt.Errorf("VEX document %s: %v", path, errors.Unwrap(err))
+		return nil, err
 	}
 	return ParseOpenVEX(path, data)
 }
@@ -199,72 +207,135 @@ func ParseOpenVEX(name string, data []byte) ([]Exception, error) {
 		} `json:"statements"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, &FieldError{File: name, Msg: "not an OpenVEX JSON document: " + err.Error()}
+		return nil, &FieldError{File: name, Msg: "not an OpenVEX JSON document (want an object with @context and statements)"}
 	}
 	if !strings.Contains(doc.Context, "openvex") {
 		return nil, &FieldError{File: name, Key: "@context", Msg: fmt.Sprintf("%q is not an OpenVEX context (https://openvex.dev/ns/...)", doc.Context)}
 	}
-	var out []Exception
+	type scope struct{ product, pkg string }
+	type verdict struct {
+		ex     Exception
+		active bool
+	}
+	var order []string
+	last := map[string]verdict{}
 	for i, st := range doc.Statements {
 		key := fmt.Sprintf("statements[%d]", i)
-		var vulnName string
+		var ids []string
+		var vname string
 		var vobj struct {
-			Name string `json:"name"`
-			ID   string `json:"@id"`
+			Name    string   `json:"name"`
+			ID      string   `json:"@id"`
+			Aliases []string `json:"aliases"`
 		}
-		if json.Unmarshal(st.Vulnerability, &vulnName) != nil {
-			if err := json.Unmarshal(st.Vulnerability, &vobj); err != nil {
-				return nil, &FieldError{File: name, Key: key + ".vulnerability", Msg: "want a name or an object with \"name\""}
-			}
-			vulnName = vobj.Name
-			if vulnName == "" {
-				vulnName = vobj.ID
-			}
+		if json.Unmarshal(st.Vulnerability, &vname) == nil {
+			ids = append(ids, vname)
+		} else if err := json.Unmarshal(st.Vulnerability, &vobj); err == nil {
+			ids = append(append(ids, vobj.Name, vobj.ID), vobj.Aliases...)
+		} else {
+			return nil, &FieldError{File: name, Key: key + ".vulnerability", Msg: "want a name or an object with name, @id or aliases"}
 		}
-		if vulnName == "" {
-			return nil, &FieldError{File: name, Key: key + ".vulnerability", Msg: "missing"}
+		ids = slices.DeleteFunc(ids, func(s string) bool { return strings.TrimSpace(s) == "" })
+		if len(ids) == 0 {
+			return nil, &FieldError{File: name, Key: key + ".vulnerability", Msg: "missing: name the vulnerability"}
 		}
 		switch st.Status {
-		case "not_affected", "fixed":
-		case "affected", "under_investigation":
-			continue
+		case "not_affected":
+			if st.Justification == "" && st.ImpactStatement == "" {
+				return nil, &FieldError{File: name, Key: key, Msg: "not_affected needs a justification or an impact_statement (OpenVEX spec)"}
+			}
+		case "fixed", "affected", "under_investigation":
 		default:
-			return nil, &FieldError{File: name, Key: key + ".status", Msg: fmt.Sprintf("%q is not an OpenVEX status", st.Status)}
+			return nil, &FieldError{File: name, Key: key + ".status", Msg: fmt.Sprintf("%q is not an OpenVEX status (not_affected, affected, fixed, under_investigation)", st.Status)}
+		}
+		var scopes []scope
+		for _, raw := range st.Products {
+			var c component
+			var sid string
+			if json.Unmarshal(raw, &sid) == nil {
+				c.ID = sid
+			} else if err := json.Unmarshal(raw, &c); err != nil {
+				return nil, &FieldError{File: name, Key: key + ".products", Msg: "want product objects with \"@id\""}
+			}
+			image := strings.HasPrefix(c.ID, "pkg:oci/") || strings.HasPrefix(c.ID, "pkg:docker/")
+			switch {
+			case image && len(c.Subcomponents) == 0:
+				scopes = append(scopes, scope{product: c.ID})
+			case image:
+				for _, sc := range c.Subcomponents {
+					scopes = append(scopes, scope{product: c.ID, pkg: sc.ID})
+				}
+			case strings.HasPrefix(c.ID, "pkg:"):
+				scopes = append(scopes, scope{pkg: c.ID})
+				for _, sc := range c.Subcomponents {
+					scopes = append(scopes, scope{pkg: sc.ID})
+				}
+			default:
+				return nil, &FieldError{File: name, Key: key + ".products", Msg: fmt.Sprintf("product %q is not a purl: name the image (pkg:oci/NAME@DIGEST) or a package (pkg:TYPE/...)", c.ID)}
+			}
+		}
+		if len(scopes) == 0 {
+			return nil, &FieldError{File: name, Key: key + ".products", Msg: "missing: a statement applies to named products (the image as pkg:oci/..., or packages)"}
 		}
 		reason := st.ImpactStatement
 		if reason == "" {
 			reason = st.StatusNotes
 		}
+		if st.Justification != "" {
+			if reason == "" {
+				reason = "VEX " + st.Status + ": " + st.Justification
+			} else {
+				reason = st.Justification + ": " + reason
+			}
+		}
 		if reason == "" {
 			reason = "VEX: " + st.Status
 		}
-		base := Exception{ID: vulnName, Reason: reason, Source: fmt.Sprintf("%s (%s)", name, key), VEXStatus: st.Status, Justification: st.Justification}
-		var scopes []string
-		for _, raw := range st.Products {
-			var c component
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
-				c.ID = s
-			} else if err := json.Unmarshal(raw, &c); err != nil {
-				return nil, &FieldError{File: name, Key: key + ".products", Msg: "want product objects with \"@id\""}
-			}
-			for _, sc := range c.Subcomponents {
-				if sc.ID != "" {
-					scopes = append(scopes, sc.ID)
+		for _, id := range ids {
+			for _, sc := range scopes {
+				k := strings.ToUpper(id) + "\x00" + sc.product + "\x00" + sc.pkg
+				if _, seen := last[k]; !seen {
+					order = append(order, k)
+				}
+				last[k] = verdict{
+					ex: Exception{ID: id, Package: sc.pkg, Product: sc.product, Reason: reason, Source: fmt.Sprintf("%s (%s)", name, key),
+						VEXStatus: st.Status, Justification: st.Justification},
+					active: st.Status == "not_affected" || st.Status == "fixed",
 				}
 			}
-			if len(c.Subcomponents) == 0 && strings.HasPrefix(c.ID, "pkg:") && !strings.HasPrefix(c.ID, "pkg:oci/") && !strings.HasPrefix(c.ID, "pkg:docker/") {
-				scopes = append(scopes, c.ID)
-			}
 		}
-		if len(scopes) == 0 {
-			out = append(out, base)
-		}
-		for _, s := range scopes {
-			x := base
-			x.Package = s
-			out = append(out, x)
+	}
+	var out []Exception
+	for _, k := range order {
+		if v := last[k]; v.active {
+			out = append(out, v.ex)
 		}
 	}
 	return out, nil
+}
+
+// maxFileSize bounds the policy and import files read (they are small texts).
+const maxFileSize = 4 << 20
+
+// readLimited reads a policy or import file of at most maxFileSize bytes.
+func readLimited(path, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %v", what, path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s %s is a folder: give a file", what, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %v", what, path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("%s %s is larger than %d MiB: is it the right file?", what, path, maxFileSize>>20)
+	}
+	if !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 {
+		return nil, fmt.Errorf("%s %s is not a UTF-8 text file", what, path)
+	}
+	return bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), nil
 }

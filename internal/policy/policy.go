@@ -9,6 +9,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,7 +89,7 @@ type Verdict struct {
 // Evaluate applies the policy to a scan at time now.
 func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	v := Verdict{Decisions: make([]Decision, 0, len(scan.Findings))}
-	repo := repository(scan.Image.Reference)
+	repo := ImageScope(scan.Image)
 	unfixed := 0
 	expiring := map[string]bool{}
 	for _, f := range scan.Findings {
@@ -179,7 +180,7 @@ func (p Policy) severityDisposition(f report.Finding) Disposition {
 
 // matchException returns the first valid exception for f, or else the first expired
 // one (expired = true).
-func (p Policy) matchException(f report.Finding, repo string, now time.Time) (*Exception, bool) {
+func (p Policy) matchException(f report.Finding, repo Scope, now time.Time) (*Exception, bool) {
 	var expired *Exception
 	for i := range p.Exceptions {
 		ex := &p.Exceptions[i]
@@ -196,12 +197,37 @@ func (p Policy) matchException(f report.Finding, repo string, now time.Time) (*E
 	return expired, expired != nil
 }
 
-// Matches reports whether the exception covers the finding in image repository repo
-// (normalised, e.g. "docker.io/library/alpine"; empty when unknown). IDs compare
-// case-insensitively with the finding's ID and aliases; Package is a package name or a
-// purl (type, namespace and name must match; version and qualifiers only when given);
-// Path is a doublestar glob over the package's file path (or the result target).
-func (e Exception) Matches(f report.Finding, repo string) bool {
+// Scope is what an exception's image scope is compared with: the scanned image.
+type Scope struct {
+	Repo    string   // normalised repository, e.g. "docker.io/library/alpine" ("" if unknown)
+	Tag     string   // the tag scanned, if any
+	Digests []string // the image ID and repository digests ("sha256:...")
+}
+
+// ImageScope describes a scanned image for exception matching.
+func ImageScope(img report.Image) Scope {
+	sc := Scope{Digests: []string{img.ID}}
+	if named, err := reference.ParseNormalizedNamed(img.Reference); err == nil {
+		sc.Repo = named.Name()
+		if t, ok := named.(reference.Tagged); ok {
+			sc.Tag = t.Tag()
+		}
+	}
+	for _, d := range img.RepoDigests {
+		if _, dg, ok := strings.Cut(d, "@"); ok {
+			sc.Digests = append(sc.Digests, dg)
+		}
+	}
+	return sc
+}
+
+// Matches reports whether the exception covers the finding in the scanned image. IDs
+// compare case-insensitively with the finding's ID and aliases; Package is a package
+// name or a purl (type, namespace and name must match; version and qualifiers only when
+// given); Path is a doublestar glob over the package's file path (or the result
+// target); Image is a repository, with a tag or digest when given; Product is a VEX
+// product purl of the image (pkg:oci or pkg:docker).
+func (e Exception) Matches(f report.Finding, repo Scope) bool {
 	if !strings.EqualFold(e.ID, f.VulnerabilityID) {
 		alias := false
 		for _, a := range f.Aliases {
@@ -223,10 +249,74 @@ func (e Exception) Matches(f report.Finding, repo string) bool {
 			return false
 		}
 	}
-	if e.Image != "" && repository(e.Image) != repo {
+	if e.Image != "" && !matchImage(e.Image, repo) {
+		return false
+	}
+	if e.Product != "" && !matchProduct(e.Product, repo) {
 		return false
 	}
 	return true
+}
+
+// matchImage compares an image reference scope (repository[:tag][@digest]) with the
+// scanned image.
+func matchImage(ref string, sc Scope) bool {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil || named.Name() != sc.Repo {
+		return false
+	}
+	if t, ok := named.(reference.Tagged); ok && t.Tag() != sc.Tag {
+		return false
+	}
+	if d, ok := named.(reference.Digested); ok && !slices.Contains(sc.Digests, d.Digest().String()) {
+		return false
+	}
+	return true
+}
+
+// matchProduct compares an OpenVEX product purl for an image with the scanned image:
+// pkg:oci/NAME[@DIGEST][?repository_url=REGISTRY/PATH&tag=TAG] (the purl spec's OCI
+// type) or pkg:docker/NAMESPACE/NAME[@TAG or DIGEST].
+func matchProduct(product string, sc Scope) bool {
+	p, err := packageurl.FromString(product)
+	if err != nil || sc.Repo == "" {
+		return false
+	}
+	last := sc.Repo[strings.LastIndex(sc.Repo, "/")+1:]
+	q := p.Qualifiers.Map()
+	switch p.Type {
+	case "oci":
+		if !strings.EqualFold(p.Name, last) {
+			return false
+		}
+		if u := q["repository_url"]; u != "" && repository(u) != sc.Repo {
+			return false
+		}
+		if t := q["tag"]; t != "" && t != sc.Tag {
+			return false
+		}
+		if p.Version != "" && !slices.Contains(sc.Digests, p.Version) {
+			return false
+		}
+		return true
+	case "docker":
+		name := p.Name
+		if p.Namespace != "" {
+			name = p.Namespace + "/" + p.Name
+		}
+		if repository(name) != sc.Repo {
+			return false
+		}
+		switch {
+		case p.Version == "":
+		case strings.HasPrefix(p.Version, "sha256:"):
+			return slices.Contains(sc.Digests, p.Version)
+		default:
+			return p.Version == sc.Tag
+		}
+		return true
+	}
+	return false
 }
 
 func matchPackage(pattern string, f report.Finding) bool {

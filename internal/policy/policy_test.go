@@ -138,7 +138,7 @@ func TestExceptionScopes(t *testing.T) {
 	f := report.Finding{Kind: report.KindVulnerability, VulnerabilityID: "CVE-2019-1549", Aliases: []string{"GHSA-xxxx"}, PkgName: "libssl1.1",
 		PURL: "pkg:apk/alpine/libssl1.1@1.1.1c-r0?arch=x86_64&distro=3.9.4", PkgPath: "", Target: "img (alpine 3.9.4)", Severity: report.SeverityHigh}
 	jar := report.Finding{VulnerabilityID: "CVE-9", PkgName: "log4j", PkgPath: "app/lib/log4j.jar", Severity: report.SeverityCritical}
-	repo := repository("registry.example.com/team/app:1")
+	repo := ImageScope(report.Image{Reference: "registry.example.com/team/app:1", ID: "sha256:aaa", RepoDigests: []string{"registry.example.com/team/app@sha256:bbb"}})
 	tests := []struct {
 		ex   Exception
 		f    report.Finding
@@ -155,6 +155,14 @@ func TestExceptionScopes(t *testing.T) {
 		{Exception{ID: "CVE-2019-1549", Package: "pkg:apk/alpine/libssl1.1?arch=aarch64"}, f, false},
 		{Exception{ID: "CVE-2019-1549", Image: "registry.example.com/team/app"}, f, true},
 		{Exception{ID: "CVE-2019-1549", Image: "registry.example.com/team/other"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Image: "registry.example.com/team/app:1"}, f, true},
+		{Exception{ID: "CVE-2019-1549", Image: "registry.example.com/team/app:2"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Product: "pkg:oci/app@sha256:bbb"}, f, true},
+		{Exception{ID: "CVE-2019-1549", Product: "pkg:oci/app@sha256:aaa?repository_url=registry.example.com/team/app"}, f, true},
+		{Exception{ID: "CVE-2019-1549", Product: "pkg:oci/app?repository_url=registry.example.com/team/other"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Product: "pkg:oci/totally-other-image@sha256:000"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Product: "pkg:oci/app@sha256:000"}, f, false},
+		{Exception{ID: "CVE-2019-1549", Product: "pkg:docker/registry.example.com/team/app@1"}, f, true},
 		{Exception{ID: "CVE-9", Path: "app/**/*.jar"}, jar, true},
 		{Exception{ID: "CVE-9", Path: "/app/lib/log4j.jar"}, jar, true},
 		{Exception{ID: "CVE-9", Path: "opt/**"}, jar, false},

@@ -239,3 +239,47 @@ func TestPartialAcceptIsAFailure(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestNonAcknowledgingOKIsAFailure(t *testing.T) {
+	for _, body := range []string{"<html>proxy login</html>", `{"itemsReceived":0,"itemsAccepted":0}`, ""} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, body) }))
+		cs, _ := ParseConnectionString(ikey)
+		s := &Sender{SpoolDir: t.TempDir(), Timeout: time.Second}
+		err := s.Publish(context.Background(), srv.URL+"/v2/track", Envelope(event(1), cs, time.Now()))
+		srv.Close()
+		if err == nil || s.Pending() != 1 {
+			t.Errorf("body %q: err=%v pending=%d; want a failure and a spooled event", body, err, s.Pending())
+		}
+	}
+}
+
+func TestRetryStopsAtFirstFailureAndConcurrentRetriesSendOnce(t *testing.T) {
+	cs, _ := ParseConnectionString(ikey)
+	dir := t.TempDir()
+	s := &Sender{SpoolDir: dir, Timeout: 200 * time.Millisecond}
+	down := "http://127.0.0.1:1/v2/track"
+	for i := 0; i < 3; i++ {
+		s.Publish(context.Background(), down, Envelope(event(1), cs, time.Now()))
+	}
+	if s.Pending() != 3 {
+		t.Fatalf("pending %d", s.Pending())
+	}
+	start := time.Now()
+	if sent, left, err := s.Retry(context.Background()); sent != 0 || left != 3 || err == nil {
+		t.Fatalf("retry against a dead endpoint: sent=%d left=%d err=%v", sent, left, err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatalf("retry kept trying after the first failure")
+	}
+	in := newIngestion(t)
+	rewriteSpool(t, dir, down, in.srv.URL+"/v2/track")
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); (&Sender{SpoolDir: dir, Timeout: time.Second}).Retry(context.Background()) }()
+	}
+	wg.Wait()
+	if in.count() != 3 || s.Pending() != 0 {
+		t.Fatalf("concurrent retries delivered %d events (want 3), %d left", in.count(), s.Pending())
+	}
+}

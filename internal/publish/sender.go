@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/microsoft/ApplicationInsights-Go/appinsights/contracts"
@@ -51,8 +52,32 @@ type trackResponse struct {
 	} `json:"errors"`
 }
 
+// MaxAttempts is how often a spooled event is sent before it is set aside in
+// SpoolDir/failed (kept, not sent again automatically).
+const MaxAttempts = 20
+
+// lock serialises spool users (runs sharing a cache), so that no event is sent twice
+// by two runs at once.
+func (s *Sender) lock() (func(), error) {
+	if err := os.MkdirAll(s.SpoolDir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(s.SpoolDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
 // Publish delivers the envelope to trackURL; when that fails it spools the envelope and
 // returns the delivery error (the event is not lost). A spool failure is returned too.
+// Delivery is at least once: a service that processed an event but whose answer never
+// arrived gets it again; envelopes carry the scan's request ID (ai.operation.id and the
+// context's requestId) for de-duplication.
 func (s *Sender) Publish(ctx context.Context, trackURL string, env *contracts.Envelope) error {
 	err := s.post(ctx, trackURL, env)
 	if err == nil {
@@ -65,12 +90,19 @@ func (s *Sender) Publish(ctx context.Context, trackURL string, env *contracts.En
 }
 
 // Retry sends every spooled event again, oldest first, deleting each one only once the
-// service accepted it. It returns how many were sent and how many are still spooled.
+// service accepted it; it stops at the first failure (the endpoint is likely still
+// down). An event that failed MaxAttempts times is moved to SpoolDir/failed. It
+// returns how many were sent and how many are still spooled.
 func (s *Sender) Retry(ctx context.Context) (sent, left int, err error) {
+	unlock, lerr := s.lock()
+	if lerr != nil {
+		return 0, s.Pending(), lerr
+	}
+	defer unlock()
 	files, _ := filepath.Glob(filepath.Join(s.SpoolDir, "*.json"))
 	sort.Strings(files)
 	var errs []string
-	for _, f := range files {
+	for i, f := range files {
 		b, rerr := os.ReadFile(f)
 		if rerr != nil {
 			left++
@@ -86,10 +118,19 @@ func (s *Sender) Retry(ctx context.Context) (sent, left int, err error) {
 		if perr := s.post(ctx, sp.TrackURL, sp.Envelope); perr != nil {
 			sp.Attempts++
 			sp.LastErr = perr.Error()
-			_ = s.spool(sp, f)
-			left++
+			if sp.Attempts >= MaxAttempts {
+				dead := filepath.Join(s.SpoolDir, "failed")
+				_ = os.MkdirAll(dead, 0o700)
+				_ = s.spool(sp, f)
+				_ = os.Rename(f, filepath.Join(dead, filepath.Base(f)))
+				errs = append(errs, fmt.Sprintf("%s failed %d times and was moved to %s", filepath.Base(f), sp.Attempts, dead))
+			} else {
+				_ = s.spool(sp, f)
+				left++
+			}
 			errs = append(errs, perr.Error())
-			continue
+			left += len(files) - i - 1
+			break
 		}
 		if rerr := os.Remove(f); rerr != nil {
 			errs = append(errs, rerr.Error())
@@ -140,8 +181,13 @@ func (s *Sender) post(ctx context.Context, trackURL string, env *contracts.Envel
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("Application Insights answered %s", resp.Status)
 	}
+	// Only the service's own acknowledgement counts: a 200 from a proxy's login page is
+	// not a delivery.
 	var tr trackResponse
-	if json.Unmarshal(b, &tr) == nil && tr.ItemsReceived > 0 && tr.ItemsAccepted < tr.ItemsReceived {
+	if err := json.Unmarshal(b, &tr); err != nil || tr.ItemsReceived < 1 {
+		return fmt.Errorf("the endpoint answered 200 without Application Insights' acknowledgement (a proxy or a wrong IngestionEndpoint?)")
+	}
+	if tr.ItemsAccepted < tr.ItemsReceived {
 		msg := "rejected"
 		if len(tr.Errors) > 0 {
 			msg = tr.Errors[0].Message
@@ -156,6 +202,11 @@ func (s *Sender) spool(sp spooled, path string) error {
 		return err
 	}
 	if path == "" {
+		unlock, err := s.lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		var r [6]byte
 		_, _ = rand.Read(r[:])
 		path = filepath.Join(s.SpoolDir, fmt.Sprintf("%s-%s.json", sp.Spooled.Format("20060102T150405.000000000Z"), hex.EncodeToString(r[:])))

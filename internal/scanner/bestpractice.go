@@ -1,7 +1,9 @@
 package scanner
 
 import (
+	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/aquasecurity/trivy/pkg/types"
@@ -55,13 +57,13 @@ func bestPracticeFindings(r types.Result) []report.Finding {
 			continue
 		}
 		id, aliases := m.ID, []string{}
-		if m.AVDID != "" && m.AVDID != m.ID {
-			aliases = append(aliases, m.AVDID)
-		}
 		if d := DockleID(m.ID); d != "" {
-			aliases = append(aliases, id)
 			id = d
+			aliases = append(aliases, m.ID)
 		}
+		// Every spelling of the Trivy ID users meet: DS-0026 (Trivy 0.74), DS026
+		// (older Trivy, .trivyignore files), AVD-DS-0026 (the AVD ID).
+		aliases = append(aliases, trivyIDForms(m.ID, m.AVDID)...)
 		out = append(out, report.Finding{
 			Kind: report.KindBestPractice, VulnerabilityID: id, Aliases: aliases,
 			Severity: severity(m.Severity), Title: m.Title, PrimaryURL: m.PrimaryURL,
@@ -75,5 +77,24 @@ func bestPracticeFindings(r types.Result) []report.Finding {
 			Target: r.Target, Class: string(r.Class), Type: "secret",
 		})
 	}
+	return out
+}
+
+// trivyIDForms returns the other spellings of a Dockerfile check ID ("DS-0026" ->
+// "DS026", "AVD-DS-0026"), plus avdID, without the ID itself.
+func trivyIDForms(id, avdID string) []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && s != id && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if m := dsNumber.FindStringSubmatch(id); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		add(fmt.Sprintf("DS%03d", n))
+		add(fmt.Sprintf("DS-%04d", n))
+		add(fmt.Sprintf("AVD-DS-%04d", n))
+	}
+	add(avdID)
 	return out
 }

@@ -204,6 +204,14 @@ func (s *Scanner) Scan(ctx context.Context, img Image) (*Result, error) {
 		}
 		return nil, fmt.Errorf("scan %s: %s", img.Reference, msg)
 	}
+	// Keep failed checks only, as Trivy's CLI does (result.Filter without
+	// --include-non-failures): passed checks are not findings, and SARIF would turn them
+	// into code-scanning alerts.
+	for i := range rep.Results {
+		rep.Results[i].Misconfigurations = slices.DeleteFunc(rep.Results[i].Misconfigurations, func(m types.DetectedMisconfiguration) bool {
+			return m.Status != types.MisconfStatusFailure
+		})
+	}
 	res := &Result{trivy: rep}
 	res.Scan = convert(rep, img, s.db)
 	res.StartedAt, res.FinishedAt = started, time.Now()
@@ -319,7 +327,10 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 			err = fmt.Errorf("write the %s report: the report writer failed: %v", format, p)
 		}
 	}()
+	// Trivy's writers change the report they are given (the JSON writer drops the
+	// packages): each gets its own copy of the results.
 	rep := suppress(r.trivy, opts.Suppressed)
+	rep.Results = slices.Clone(rep.Results)
 	rep.Trivy.Version = TrivyVersion // the library reports "dev"
 	var writer interface {
 		Write(context.Context, types.Report) error
