@@ -10,7 +10,7 @@ BIN       := bin/docker-secscan
 ENGINE    := bin/secscan-engine
 PLUGINDIR := $(or $(DOCKER_CONFIG),$(HOME)/.docker)/cli-plugins
 
-.PHONY: all build install uninstall demo test unit e2e vet fmt pin-deps clean
+.PHONY: all build install uninstall demo test unit e2e bench vet fmt pin-deps clean
 
 all: build
 
@@ -43,6 +43,11 @@ unit:
 ## e2e: against a private dockerd and registry (installs docker.io and docker-registry when missing; root)
 e2e: build
 	SECSCAN_BINARY=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 40m -v ./e2e 2>&1 | tee e2e.out | grep -E '^(=== RUN|--- |PASS|FAIL|ok|e2e:|panic)|_test.go' ; exit $${PIPESTATUS[0]}
+
+## bench: docker secscan against the Trivy CLI v0.74.0 on the same images and DB -> BENCHMARKS.md (root; ~10 min)
+bench: build
+	$(GO) test -run XXX -bench . -benchmem ./internal/policy ./internal/publish
+	$(GO) run ./e2e/bench -plugin $(BIN) -out BENCHMARKS.md
 
 vet:
 	$(GO) vet ./...

@@ -89,6 +89,8 @@ type Policy struct {
 	MaxHorizon    time.Duration    `json:"maxHorizon"`
 	WarnBefore    time.Duration    `json:"warnBefore"`
 	Exceptions    []Exception      `json:"exceptions"`
+
+	index map[string][]int // set by Evaluate: exception positions by upper-case ID
 }
 
 // Exception suppresses matching findings until it expires.

@@ -90,6 +90,7 @@ type Verdict struct {
 func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	v := Verdict{Decisions: make([]Decision, 0, len(scan.Findings))}
 	repo := ImageScope(scan.Image)
+	p.index = indexExceptions(p.Exceptions)
 	unfixed := 0
 	expiring := map[string]bool{}
 	for _, f := range scan.Findings {
@@ -182,7 +183,12 @@ func (p Policy) severityDisposition(f report.Finding) Disposition {
 // one (expired = true).
 func (p Policy) matchException(f report.Finding, repo Scope, now time.Time) (*Exception, bool) {
 	var expired *Exception
-	for i := range p.Exceptions {
+	candidates := p.index[strings.ToUpper(f.VulnerabilityID)]
+	for _, a := range f.Aliases {
+		candidates = append(candidates[:len(candidates):len(candidates)], p.index[strings.ToUpper(a)]...)
+	}
+	slices.Sort(candidates) // file order: the first matching exception wins
+	for _, i := range candidates {
 		ex := &p.Exceptions[i]
 		if !ex.Matches(f, repo) {
 			continue
@@ -219,6 +225,16 @@ func ImageScope(img report.Image) Scope {
 		}
 	}
 	return sc
+}
+
+// indexExceptions maps upper-case IDs to the positions of their exceptions.
+func indexExceptions(ex []Exception) map[string][]int {
+	m := make(map[string][]int, len(ex))
+	for i, e := range ex {
+		k := strings.ToUpper(e.ID)
+		m[k] = append(m[k], i)
+	}
+	return m
 }
 
 // Matches reports whether the exception covers the finding in the scanned image. IDs

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -215,5 +216,23 @@ func TestParseMode(t *testing.T) {
 	}
 	if _, err := ParseMode("audit"); err == nil || !strings.Contains(err.Error(), `"audit"`) {
 		t.Errorf("ParseMode(audit) error = %v", err)
+	}
+}
+
+// BenchmarkEvaluate measures the gate on a large scan (5,000 findings, 200 exceptions).
+func BenchmarkEvaluate(b *testing.B) {
+	var fs []report.Finding
+	for i := 0; i < 5000; i++ {
+		fs = append(fs, report.Finding{Kind: report.KindVulnerability, VulnerabilityID: "CVE-2024-" + strconv.Itoa(i), PkgName: "pkg" + strconv.Itoa(i%50),
+			PURL: "pkg:apk/alpine/pkg" + strconv.Itoa(i%50) + "@1.0", Severity: report.Severity(i % 5), FixedVersion: "1.1"})
+	}
+	p := Defaults()
+	for i := 0; i < 200; i++ {
+		p.Exceptions = append(p.Exceptions, Exception{ID: "CVE-2024-" + strconv.Itoa(i*7), Package: "pkg:apk/alpine/pkg" + strconv.Itoa(i%50), Reason: "r", Expires: now.Add(24 * time.Hour)})
+	}
+	s := scanOf(fs)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.Evaluate(s, now)
 	}
 }

@@ -140,6 +140,7 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 		Values   []string `json:"values"`
 	}
 	groups := map[[2]string][]string{}
+	seen := map[[3]string]bool{}
 	var allow []string
 	for _, d := range ev.Verdict.Decisions {
 		f := d.Finding
@@ -154,7 +155,10 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 			typ = strings.SplitN(f.VulnerabilityID, "-", 2)[0]
 		}
 		k := [2]string{f.Severity.String(), typ}
-		groups[k] = appendUnique(groups[k], f.VulnerabilityID)
+		if !seen[[3]string{k[0], k[1], f.VulnerabilityID}] {
+			seen[[3]string{k[0], k[1], f.VulnerabilityID}] = true
+			groups[k] = append(groups[k], f.VulnerabilityID)
+		}
 	}
 	keys := make([][2]string, 0, len(groups))
 	for k := range groups {
@@ -203,9 +207,10 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 	var excepted []string
 	for _, d := range ev.Verdict.Decisions {
 		if d.Disposition == policy.Excepted && d.Exception != nil {
-			excepted = appendUnique(excepted, d.Finding.VulnerabilityID+" ("+d.Exception.Source+")")
+			excepted = append(excepted, d.Finding.VulnerabilityID+" ("+d.Exception.Source+")")
 		}
 	}
+	excepted = uniq(excepted)
 	split(props, "policy.exceptionsApplied", excepted)
 	for k, v := range props {
 		if len(v) > MaxPropertyLength {
@@ -276,19 +281,15 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func appendUnique(list []string, s string) []string {
-	for _, x := range list {
-		if x == s {
-			return list
-		}
-	}
-	return append(list, s)
-}
-
+// uniq keeps the first of each value, in order.
 func uniq(list []string) []string {
+	seen := make(map[string]bool, len(list))
 	var out []string
 	for _, s := range list {
-		out = appendUnique(out, s)
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -283,3 +283,13 @@ func TestRetryStopsAtFirstFailureAndConcurrentRetriesSendOnce(t *testing.T) {
 		t.Fatalf("concurrent retries delivered %d events (want 3), %d left", in.count(), s.Pending())
 	}
 }
+
+// BenchmarkEnvelope measures building the event of a scan with 3,000 findings.
+func BenchmarkEnvelope(b *testing.B) {
+	cs, _ := ParseConnectionString(ikey)
+	ev := event(3000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Envelope(ev, cs, time.Now())
+	}
+}
