@@ -94,6 +94,13 @@ func WriteImageArchive(path, tag string, layers ...[]byte) (v1.Hash, error) {
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", "amd64"
 	cf.Config.Cmd = []string{"/bin/sh"}
+	cf.Config.User = "65534"
+	// A history entry per layer, as a builder writes (scanners rebuild a Dockerfile from it).
+	cf.History = nil
+	for i := range layers {
+		cf.History = append(cf.History, v1.History{Created: v1.Time{Time: time.Unix(0, 0).UTC()}, CreatedBy: fmt.Sprintf("ADD layer%d.tar / # buildkit", i)})
+	}
+	cf.History = append(cf.History, v1.History{Created: v1.Time{Time: time.Unix(0, 0).UTC()}, CreatedBy: `CMD ["/bin/sh"]`, EmptyLayer: true})
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return v1.Hash{}, err
 	}
