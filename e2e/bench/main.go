@@ -173,10 +173,17 @@ func run() error {
 
 	// Images.
 	logf("loading alpine-39")
-	if err := docker("load", "-q", "-i", filepath.Join(*testdata, "images", "alpine-39.tar.gz")); err != nil {
-		return err
+	load := exec.Command("docker", "load", "-q", "-i", filepath.Join(*testdata, "images", "alpine-39.tar.gz"))
+	load.Env = append(os.Environ(), denv...)
+	lout, err := load.Output()
+	if err != nil {
+		return fmt.Errorf("docker load: %v", err)
 	}
-	if err := docker("tag", "ghcr.io/aquasecurity/trivy-test-images:alpine-39", "bench/alpine:39"); err != nil {
+	m := regexp.MustCompile(`Loaded image(?: ID)?: (\S+)`).FindSubmatch(lout)
+	if m == nil {
+		return fmt.Errorf("docker load printed no image: %s", lout)
+	}
+	if err := docker("tag", string(m[1]), "bench/alpine:39"); err != nil {
 		return err
 	}
 	logf("building a Debian bookworm minbase image with debootstrap")
@@ -291,7 +298,8 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	hook, err := repeat(20, denv, pluginPath, "secscan", "docker-cli-plugin-hooks", `{"RootCmd":"push","Flags":{}}`)
+	// As the docker CLI runs a hook: it names itself in DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND.
+	hook, err := repeat(20, append(denv, "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND=docker"), pluginPath, "secscan", "docker-cli-plugin-hooks", `{"RootCmd":"push","Flags":{}}`)
 	if err != nil {
 		return err
 	}
