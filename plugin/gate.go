@@ -65,6 +65,7 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
 		tmp := filepath.Join(opts.db.cacheDir, "tmp")
 		cleanStaleArchives(tmp)
+		pruneCache(opts.db.cacheDir)
 		archive, err := daemon.Save(ctx, dockerCli.Client(), img.ID, tmp)
 		if err != nil {
 			return nil, scanError{err}
@@ -80,6 +81,7 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		}
 		cache.Put(key, res.Response())
 	}
+	cache.AttachRenders(res)
 	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.Evaluate(res.Scan, time.Now())}
 	saveResult(opts.db.cacheDir, out)
 	if err := writeReport(ctx, dockerCli, out, opts); err != nil {
@@ -234,6 +236,19 @@ func cleanStaleArchives(dir string) {
 	for _, f := range files {
 		if st, err := os.Stat(f); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
 			_ = os.Remove(f)
+		}
+	}
+}
+
+// pruneCache removes cached scans, renders and verdicts written over 30 days ago (a new DB
+// makes old scans useless anyway), so the cache does not grow without bound.
+func pruneCache(cacheDir string) {
+	for _, sub := range []string{"scans", filepath.Join("scans", "renders"), "results"} {
+		files, _ := filepath.Glob(filepath.Join(cacheDir, sub, "*.*"))
+		for _, f := range files {
+			if st, err := os.Stat(f); err == nil && !st.IsDir() && time.Since(st.ModTime()) > 30*24*time.Hour {
+				_ = os.Remove(f)
+			}
 		}
 	}
 }

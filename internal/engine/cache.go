@@ -84,3 +84,7 @@ func (r *Result) Response() ScanResponse {
 func (c *Client) NewResult(resp ScanResponse) *Result {
 	return &Result{Scan: resp.Scan, DBStatus: resp.DB, trivy: resp.Trivy, client: c}
 }
+
+// AttachRenders makes r keep its rendered reports in the cache folder, next to the
+// scans, so that they are rendered once per scan, format and suppressions.
+func (c ScanCache) AttachRenders(r *Result) { r.renderDir = filepath.Join(c.Dir, "renders") }

@@ -3,6 +3,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/moby/sys/atomicwriter"
 
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
@@ -60,9 +64,10 @@ func Locate() (string, error) {
 // Result is one scan as the engine returned it.
 type Result struct {
 	report.Scan
-	DBStatus DBStatus
-	trivy    json.RawMessage
-	client   *Client
+	DBStatus  DBStatus
+	trivy     json.RawMessage
+	client    *Client
+	renderDir string // where rendered reports are cached ("" for none)
 }
 
 // Scan asks the engine to scan an image archive.
@@ -76,10 +81,30 @@ func (c *Client) Scan(ctx context.Context, req ScanRequest) (*Result, error) {
 
 // Write renders the result in one of Formats (Trivy's writers, in the engine) into w;
 // nothing is written when rendering fails.
+//
+// Renders are kept beside a cached scan (see ScanCache.AttachRenders): the same scan,
+// format and suppressions give the same report, so a warm run starts no engine.
 func (r *Result) Write(ctx context.Context, w io.Writer, format string, suppressed []Suppression) error {
+	req := RenderRequest{Format: format, Trivy: r.trivy, Suppressed: suppressed}
+	key := ""
+	if r.renderDir != "" {
+		h := sha256.New()
+		h.Write(r.trivy)
+		sup, _ := json.Marshal(suppressed)
+		h.Write(sup)
+		fmt.Fprintf(h, "\x00%s\x00%s", format, TrivyVersion)
+		key = filepath.Join(r.renderDir, hex.EncodeToString(h.Sum(nil))+"."+format)
+		if b, err := os.ReadFile(key); err == nil {
+			_, err = w.Write(b)
+			return err
+		}
+	}
 	var buf bytes.Buffer
-	if err := r.client.call(ctx, CmdRender, RenderRequest{Format: format, Trivy: r.trivy, Suppressed: suppressed}, nil, &buf); err != nil {
+	if err := r.client.call(ctx, CmdRender, req, nil, &buf); err != nil {
 		return err
+	}
+	if key != "" && os.MkdirAll(r.renderDir, 0o700) == nil {
+		_ = atomicwriter.WriteFile(key, buf.Bytes(), 0o600)
 	}
 	_, err := w.Write(buf.Bytes())
 	return err
