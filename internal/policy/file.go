@@ -100,7 +100,7 @@ type Exception struct {
 	Path          string    `json:"path,omitempty"`
 	Image         string    `json:"image,omitempty"`
 	Reason        string    `json:"reason"`
-	Expires       time.Time `json:"expires,omitempty"` // zero: never (only imports without a date)
+	Expires       time.Time `json:"expires,omitzero"` // zero: never (only imports without a date)
 	Owner         string    `json:"owner,omitempty"`
 	Ticket        string    `json:"ticket,omitempty"`
 	Source        string    `json:"source"`                  // "file:line"

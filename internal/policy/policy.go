@@ -91,7 +91,7 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	v := Verdict{Decisions: make([]Decision, 0, len(scan.Findings))}
 	repo := ImageScope(scan.Image)
 	p.index = indexExceptions(p.Exceptions)
-	unfixed := 0
+	unfixed, bpBlocking := 0, 0
 	expiring := map[string]bool{}
 	for _, f := range scan.Findings {
 		d := Decision{Finding: f, Disposition: p.severityDisposition(f)}
@@ -116,6 +116,9 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 				}
 			}
 		}
+		if d.Disposition == Blocking && f.Kind == report.KindBestPractice {
+			bpBlocking++
+		}
 		if d.Disposition == Blocking && p.Mode == ModeWarn {
 			d.Disposition = Warning
 			v.Blocking++ // counted as blocking for the summary, but the gate passes
@@ -139,6 +142,9 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	if scan.Packages == 0 && scan.Image.OS == "" {
 		v.Notes = append(v.Notes, "no OS and no language packages were found in the image: nothing was checked for vulnerabilities")
 	}
+	if next := scan.DB.NextUpdate; !next.IsZero() && now.Sub(next) > 7*24*time.Hour {
+		v.Notes = append(v.Notes, fmt.Sprintf("the vulnerability DB is %s past its next update (%s): findings since then are missing, run 'docker secscan db update'", humanDays(now.Sub(next)), next.UTC().Format(time.DateOnly)))
+	}
 	staleBlock := false
 	if p.MaxDBAge > 0 && !scan.DB.UpdatedAt.IsZero() {
 		if age := now.Sub(scan.DB.UpdatedAt); age > p.MaxDBAge {
@@ -150,7 +156,7 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 
 	blocked := v.Blocking > 0 && p.Mode != ModeWarn
 	v.Pass = !blocked && !staleBlock
-	v.Summary = p.summary(len(scan.Findings), v, unfixed, staleBlock)
+	v.Summary = p.summary(len(scan.Findings), v, unfixed, bpBlocking, staleBlock)
 	return v
 }
 
@@ -374,10 +380,13 @@ func repository(ref string) string {
 
 func validGlob(p string) bool { return doublestar.ValidatePattern(p) }
 
-func (p Policy) summary(total int, v Verdict, unfixed int, stale bool) string {
+func (p Policy) summary(total int, v Verdict, unfixed, bpBlocking int, stale bool) string {
 	rule := fmt.Sprintf("severity %s or higher", p.Block)
 	if p.OnlyFixed {
 		rule += " with a fix available"
+	}
+	if bpBlocking > 0 {
+		rule = fmt.Sprintf("%s, or best-practice checks (%d of them)", rule, bpBlocking)
 	}
 	var extra []string
 	if v.Excepted > 0 {
