@@ -150,3 +150,58 @@ func TestHooks(t *testing.T) {
 		t.Fatalf("the config file changed beyond our key:\n%s\nwant:\n%s", b, original)
 	}
 }
+
+func TestBuildHonoursItsGateFlags(t *testing.T) {
+	needTestdata(t)
+	ref := env.Registry + "/e2e/bpbuild:1"
+	// The clean image has no HEALTHCHECK (CIS-DI-0006): with best-practices block it is blocked.
+	r := docker(t, nil, secscanArgs("build", "--best-practices", "block", "-qt", ref, "--push", appContext(t, "1.1.20-r5", ""))...)
+	if r.code != 2 || registryHasTag(t, env.Registry, "e2e/bpbuild", "1") {
+		t.Fatalf("build --best-practices block must block: %s", r)
+	}
+	r = docker(t, nil, secscanArgs("build", "-t", ref, "-o", "type=registry", appContext(t, "1.1.20-r5", ""))...)
+	if r.code != 1 {
+		t.Fatalf("an output that pushes from the builder must be refused: %s", r)
+	}
+	checkOneLineError(t, r, "without the gate")
+}
+
+func TestBrokenEngineFailsClosed(t *testing.T) {
+	needTestdata(t)
+	ref := env.Registry + "/e2e/poison:1"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	fake := writeFile(t, t.TempDir(), "fake-engine", "#!/bin/sh\ncat >/dev/null\necho '{}'\n")
+	os.Chmod(fake, 0o755)
+	cache := t.TempDir()
+	args := []string{"secscan", "push", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo, "--mode", "warn", ref}
+	r := docker(t, []string{"SECSCAN_ENGINE=" + fake}, args...)
+	if r.code != 1 || registryHasTag(t, env.Registry, "e2e/poison", "1") {
+		t.Fatalf("an engine answer that is no scan must fail closed: %s", r)
+	}
+	checkOneLineError(t, r, "no valid scan")
+	r = docker(t, nil, append(args[:len(args)-3:len(args)-3], "--mode", "block", ref)...)
+	if r.code != 2 || strings.Contains(r.stderr, "from the cache") {
+		t.Fatalf("the real engine must scan (nothing cached from the broken one) and block: %s", r)
+	}
+}
+
+func TestHooksThroughASymlinkedConfig(t *testing.T) {
+	cfg := configWithAuth(t, "registry.example.com", "u", "p")
+	real := filepath.Join(t.TempDir(), "dotfiles-config.json")
+	os.WriteFile(real, []byte("{\n\t\"features\": {\n\t\t\"hooks\": \"false\"\n\t}\n}\n"), 0o600)
+	os.Remove(filepath.Join(cfg, "config.json"))
+	os.Symlink(real, filepath.Join(cfg, "config.json"))
+	r := dockerWith(t, cfg, nil, "secscan", "hooks", "enable")
+	if r.code != 0 {
+		t.Fatalf("enable through a symlink: %s", r)
+	}
+	if st, _ := os.Lstat(filepath.Join(cfg, "config.json")); st.Mode()&os.ModeSymlink == 0 {
+		t.Fatal("the symlink was replaced by a file")
+	}
+	if r := dockerWith(t, cfg, nil, "secscan", "hooks", "disable"); r.code != 0 {
+		t.Fatal(r)
+	}
+	if b, _ := os.ReadFile(real); string(b) != "{\n\t\"features\": {\n\t\t\"hooks\": \"false\"\n\t}\n}\n" {
+		t.Fatalf("disable did not restore features.hooks: %s", b)
+	}
+}

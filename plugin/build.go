@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/docker-secscan/docker-secscan/internal/daemon"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 )
 
 const buildHelp = `Run 'docker build' with every argument passed through unchanged (BuildKit through
@@ -71,6 +72,7 @@ func buildFlags(opts *gateOptions, push *bool) *pflag.FlagSet {
 		fs.AddFlag(f)
 	})
 	fs.BoolVar(push, "push", false, "Gate and push every -t tag")
+	fs.BoolVar(&debugEngine, "debug", debugEngine, "Print the scanner's debug log on stderr")
 	return fs
 }
 
@@ -97,41 +99,100 @@ func splitBuildArgs(fs *pflag.FlagSet, args []string) (ours, theirs []string) {
 		if !hasValue && f.Value.Type() != "bool" && i+1 < len(args) {
 			i++
 			ours = append(ours, args[i])
+			if strings.HasPrefix(args[i], "-") {
+				// "--severity-threshold -t x": a value that is really the next flag.
+				ours[len(ours)-1] = "\x00missing value for --" + name
+			}
 		}
 	}
 	return ours, theirs
 }
 
-// buildTags returns the values of -t/--tag, and of --iidfile and --metadata-file when
-// the user gave them.
+// buildValueShorthands are docker build's one-letter flags that take a value
+// (-t tag, -f file, -o output, -m memory, -c cpu-shares); the others are booleans (-q).
+const buildValueShorthands = "tfomc"
+
+// buildTags returns the values of -t/--tag (also inside combined short flags such as
+// -qt NAME), and of --iidfile and --metadata-file when the user gave them, following
+// pflag's rules as docker build does.
 func buildTags(args []string) (tags []string, iidfile, metadataFile string) {
-	value := func(i int, a, long, short string) (string, int, bool) {
-		switch {
-		case a == long || (short != "" && a == short):
-			if i+1 < len(args) {
-				return args[i+1], i + 1, true
-			}
-		case strings.HasPrefix(a, long+"="):
-			return strings.TrimPrefix(a, long+"="), i, true
-		case short != "" && strings.HasPrefix(a, short) && len(a) > len(short) && !strings.HasPrefix(a, "--"):
-			return strings.TrimPrefix(strings.TrimPrefix(a, short), "="), i, true
-		}
-		return "", i, false
-	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if a == "--" {
-			break
+		next := func() string {
+			if i+1 < len(args) {
+				i++
+				return args[i]
+			}
+			return ""
 		}
-		if v, j, ok := value(i, a, "--tag", "-t"); ok {
-			tags, i = append(tags, v), j
-		} else if v, j, ok := value(i, a, "--iidfile", ""); ok {
-			iidfile, i = v, j
-		} else if v, j, ok := value(i, a, "--metadata-file", ""); ok {
-			metadataFile, i = v, j
+		switch {
+		case a == "--":
+			return tags, iidfile, metadataFile
+		case strings.HasPrefix(a, "--"):
+			name, value, has := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+			switch name {
+			case "tag", "iidfile", "metadata-file":
+				if !has {
+					value = next()
+				}
+				switch name {
+				case "tag":
+					tags = append(tags, value)
+				case "iidfile":
+					iidfile = value
+				default:
+					metadataFile = value
+				}
+			}
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			for k := 1; k < len(a); k++ {
+				c := a[k]
+				if !strings.ContainsRune(buildValueShorthands, rune(c)) {
+					continue // a boolean shorthand
+				}
+				value := strings.TrimPrefix(a[k+1:], "=")
+				if k+1 == len(a) {
+					value = next()
+				}
+				if c == 't' {
+					tags = append(tags, value)
+				}
+				break
+			}
 		}
 	}
 	return tags, iidfile, metadataFile
+}
+
+// pushingOutput returns the build argument that would make BuildKit push the image
+// itself (--output type=registry, push=true, buildx's --push is ours), or "".
+func pushingOutput(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a, v := args[i], ""
+		switch {
+		case a == "--":
+			return ""
+		case a == "-o" || a == "--output":
+			if i+1 < len(args) {
+				v = args[i+1]
+			}
+		case strings.HasPrefix(a, "--output="):
+			v = strings.TrimPrefix(a, "--output=")
+		case strings.HasPrefix(a, "-o") && !strings.HasPrefix(a, "--"):
+			v = strings.TrimPrefix(strings.TrimPrefix(a, "-o"), "=")
+		}
+		if strings.Contains(v, "type=registry") || strings.Contains(v, "push=true") {
+			return a + " " + v
+		}
+	}
+	return ""
+}
+
+func orNone(s []string) []string {
+	if len(s) == 0 {
+		return []string{"none"}
+	}
+	return s
 }
 
 func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
@@ -140,6 +201,11 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 	var push bool
 	fs := buildFlags(opts, &push)
 	ours, theirs := splitBuildArgs(fs, args)
+	for _, a := range ours {
+		if strings.HasPrefix(a, "\x00") {
+			return failed(fmt.Errorf("%s: run 'docker secscan build --help'", strings.TrimPrefix(a, "\x00")))
+		}
+	}
 	if err := fs.Parse(ours); err != nil {
 		return failed(fmt.Errorf("%v: run 'docker secscan build --help'", err))
 	}
@@ -159,12 +225,19 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 	if push && len(refs) == 0 {
 		return failed(errors.New("--push needs at least one -t NAME:TAG"))
 	}
+	if bypass := pushingOutput(theirs); bypass != "" {
+		return failed(fmt.Errorf("%q would push from the builder without the gate: use docker secscan's --push (with -t NAME:TAG) instead", bypass))
+	}
 	// Flags are validated before the build runs: a typo costs no build.
-	pol, source, err := opts.resolvePolicy(cmd, time.Now())
+	pol, source, err := opts.resolvePolicyFlags(fs, time.Now())
 	if err != nil {
 		return failed(err)
 	}
 
+	// A missing engine is found before the build, not after.
+	if _, err := engine.Locate(); err != nil {
+		return failed(err)
+	}
 	tmp, err := os.MkdirTemp("", "docker-secscan-build-")
 	if err != nil {
 		return failed(err)
@@ -184,6 +257,8 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 
 	b := exec.CommandContext(ctx, dockerCLIPath(), buildArgs...)
 	b.Stdin, b.Stdout, b.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// No "What's next" hint from our own hooks in the middle of our output.
+	b.Env = append(os.Environ(), "DOCKER_CLI_HOOKS=false")
 	if err := b.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ctx.Err() == nil {
@@ -229,10 +304,19 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 	if code == ExitBlocked {
 		return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + strings.Join(tags, ", ") + " not pushed: blocked by policy"}
 	}
-	for _, ref := range refs {
-		if code, err := pushScanned(ctx, dockerCli, ref, img.ID, out, opts); err != nil || code != ExitPassed {
+	var done []string
+	for i, ref := range refs {
+		if _, err := pushScanned(ctx, dockerCli, ref, img.ID, out, opts); err != nil {
+			if len(done) > 0 || i < len(refs)-1 {
+				var rest []string
+				for _, r := range refs[i+1:] {
+					rest = append(rest, reference.FamiliarString(r))
+				}
+				err = fmt.Errorf("%v (pushed: %s; not pushed: %s)", err, strings.Join(orNone(done), ", "), strings.Join(orNone(rest), ", "))
+			}
 			return failedCtx(ctx, err)
 		}
+		done = append(done, reference.FamiliarString(ref))
 	}
 	return nil
 }

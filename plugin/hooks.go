@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,10 +43,26 @@ features.hooks and plugins.secscan.hooks and keep every other setting as it was.
 		Short: "Print a hint after docker build, buildx build, push and image push",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			err := dockerconfig.Apply(cfgPath(),
-				dockerconfig.Edit{Path: []string{"features", "hooks"}, Value: "true"},
-				dockerconfig.Edit{Path: []string{"plugins", "secscan", "hooks"}, Value: hookedCommands})
+			edits := []dockerconfig.Edit{{Path: []string{"plugins", "secscan", "hooks"}, Value: hookedCommands}}
+			feature, err := dockerconfig.Lookup(cfgPath(), "features", "hooks")
 			if err != nil {
+				return failed(err)
+			}
+			if feature != "true" {
+				// Hooks are one switch for every plugin: remember that we turned it on,
+				// so that disable turns it back off.
+				previous := feature
+				if previous == "" {
+					previous = "(absent)"
+				}
+				edits = append(edits,
+					dockerconfig.Edit{Path: []string{"features", "hooks"}, Value: "true"},
+					dockerconfig.Edit{Path: []string{"plugins", "secscan", hookFeatureKey}, Value: previous})
+				if others := pluginsWithHooks(cfgPath()); len(others) > 0 {
+					fmt.Fprintf(dockerCli.Err(), "note: features.hooks is now on, which also runs the hooks of: %s\n", strings.Join(others, ", "))
+				}
+			}
+			if err := dockerconfig.Apply(cfgPath(), edits...); err != nil {
 				return failed(err)
 			}
 			fmt.Fprintf(dockerCli.Err(), "Hooks enabled in %s for: %s\n", cfgPath(), hookedCommands)
@@ -53,14 +70,25 @@ features.hooks and plugins.secscan.hooks and keep every other setting as it was.
 		},
 	}, &cobra.Command{
 		Use:   "disable",
-		Short: "Stop printing hints (leaves other plugins' hooks alone)",
+		Short: "Stop printing hints (leaves other plugins' settings alone)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			edits := []dockerconfig.Edit{{Path: []string{"plugins", "secscan"}}}
-			// features.hooks is shared with other plugins: remove it only if no other
-			// plugin declares hooks.
-			if !otherPluginsUseHooks(cfgPath()) {
-				edits = append(edits, dockerconfig.Edit{Path: []string{"features", "hooks"}})
+			previous, err := dockerconfig.Lookup(cfgPath(), "plugins", "secscan", hookFeatureKey)
+			if err != nil {
+				return failed(err)
+			}
+			edits := []dockerconfig.Edit{
+				{Path: []string{"plugins", "secscan", "hooks"}},
+				{Path: []string{"plugins", "secscan", hookFeatureKey}},
+			}
+			// features.hooks goes back to what it was before enable turned it on, unless
+			// another plugin has declared hooks since.
+			if previous != "" && len(pluginsWithHooks(cfgPath())) == 0 {
+				if previous == "(absent)" {
+					edits = append(edits, dockerconfig.Edit{Path: []string{"features", "hooks"}})
+				} else {
+					edits = append(edits, dockerconfig.Edit{Path: []string{"features", "hooks"}, Value: previous})
+				}
 			}
 			if err := dockerconfig.Apply(cfgPath(), edits...); err != nil {
 				return failed(err)
@@ -78,10 +106,13 @@ features.hooks and plugins.secscan.hooks and keep every other setting as it was.
 				return failed(err)
 			}
 			feature, _ := dockerconfig.Lookup(cfgPath(), "features", "hooks")
+			envHooks := os.Getenv("DOCKER_CLI_HOOKS")
 			switch {
 			case on == "":
 				fmt.Fprintf(dockerCli.Out(), "disabled (%s)\n", cfgPath())
-			case feature != "true" && os.Getenv("DOCKER_CLI_HOOKS") == "":
+			case envHooks != "" && !isTrue(envHooks):
+				fmt.Fprintf(dockerCli.Out(), "configured for %s in %s, but DOCKER_CLI_HOOKS=%s turns hooks off\n", on, cfgPath(), envHooks)
+			case feature != "true" && !isTrue(envHooks):
 				fmt.Fprintf(dockerCli.Out(), "configured for %s, but features.hooks is not \"true\" in %s: run 'docker secscan hooks enable'\n", on, cfgPath())
 			default:
 				fmt.Fprintf(dockerCli.Out(), "enabled for: %s (%s)\n", on, cfgPath())
@@ -92,23 +123,32 @@ features.hooks and plugins.secscan.hooks and keep every other setting as it was.
 	return cmd
 }
 
-func otherPluginsUseHooks(path string) bool {
+// hookFeatureKey records, in our plugin settings, what features.hooks was before
+// `hooks enable` switched it on ("(absent)" when it was not set), for `hooks disable`.
+const hookFeatureKey = "features-hooks-set-by-secscan"
+
+func isTrue(s string) bool { b, err := strconv.ParseBool(s); return err == nil && b }
+
+// pluginsWithHooks lists the other plugins that declare hooks in the config.
+func pluginsWithHooks(path string) []string {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return false
+		return nil
 	}
 	var cfg struct {
 		Plugins map[string]map[string]string `json:"plugins"`
 	}
 	if json.Unmarshal(data, &cfg) != nil {
-		return true // unsure: leave the feature switch alone
+		return []string{"(unknown: the plugins section is unusual)"}
 	}
+	var out []string
 	for name, p := range cfg.Plugins {
 		if name != "secscan" && p["hooks"] != "" {
-			return true
+			out = append(out, name)
 		}
 	}
-	return false
+	sort.Strings(out)
+	return out
 }
 
 // newHookHandlerCommand answers the docker CLI's hook call

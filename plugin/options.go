@@ -109,6 +109,12 @@ func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
 // user set, which win over the file. It returns the policy and a line that says where
 // it came from.
 func (o *gateOptions) resolvePolicy(cmd *cobra.Command, now time.Time) (policy.Policy, string, error) {
+	return o.resolvePolicyFlags(cmd.Flags(), now)
+}
+
+// resolvePolicyFlags is resolvePolicy for a flag set that is not the command's own
+// (docker secscan build parses its options itself).
+func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (policy.Policy, string, error) {
 	if !slices.Contains(reportFormats, o.format) {
 		return policy.Policy{}, "", fmt.Errorf("--format %q is not supported: use one of %s", o.format, strings.Join(reportFormats, ", "))
 	}
@@ -172,7 +178,6 @@ func (o *gateOptions) resolvePolicy(cmd *cobra.Command, now time.Time) (policy.P
 		p.Exceptions = append(p.Exceptions, ex...)
 		sources = append(sources, f)
 	}
-	fl := cmd.Flags()
 	if fl.Changed("severity-threshold") || path == "" {
 		if p.Block, err = report.ParseSeverity(o.threshold); err != nil {
 			return p, "", fmt.Errorf("--severity-threshold: %v", err)

@@ -113,7 +113,7 @@ func Save(ctx context.Context, api API, id, dir string) (string, error) {
 		if client.IsErrConnectionFailed(err) {
 			return "", unreachable(api, err)
 		}
-		return "", fmt.Errorf("save image %s: %v", id, oneLine(err))
+		return "", saveError(id, err)
 	}
 	defer rc.Close()
 	f, err := os.CreateTemp(dir, "docker-secscan-image-*.tar")
@@ -123,13 +123,20 @@ func Save(ctx context.Context, api API, id, dir string) (string, error) {
 	if _, err := io.Copy(f, rc); err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return "", fmt.Errorf("save image %s: %v", id, oneLine(err))
+		return "", saveError(id, err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(f.Name())
 		return "", fmt.Errorf("save image %s: %w", id, err)
 	}
 	return f.Name(), nil
+}
+
+func saveError(id string, err error) error {
+	if strings.Contains(err.Error(), "empty export") {
+		return fmt.Errorf("image %s has no layers, and this daemon cannot export such an image: there is nothing to scan (add a layer, or scan the image it is built from)", id)
+	}
+	return fmt.Errorf("save image %s: %v", id, oneLine(err))
 }
 
 // PushResult is what the registry answered to a push.

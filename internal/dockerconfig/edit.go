@@ -114,6 +114,11 @@ type Edit struct {
 // file back atomically (mode kept, 0600 for a new file). Members not named by an edit
 // keep their bytes; an object emptied by a delete is removed.
 func Apply(path string, edits ...Edit) error {
+	// Write through a symbolic link (dotfile managers link config.json), as the
+	// docker CLI does.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	data, err := os.ReadFile(path)
 	mode := os.FileMode(0o600)
 	switch {
@@ -140,9 +145,12 @@ func Apply(path string, edits ...Edit) error {
 	}
 	out := append(root.encode(""), '\n')
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+		return fmt.Errorf("cannot create the folder of %s: %v", path, errors.Unwrap(err))
 	}
-	return atomicwriter.WriteFile(path, out, mode)
+	if err := atomicwriter.WriteFile(path, out, mode); err != nil {
+		return fmt.Errorf("cannot write %s (it is replaced through a temporary file in its folder, which must be writable): %v", path, errors.Unwrap(err))
+	}
+	return nil
 }
 
 func apply(o object, path []string, value any, indent string) (object, error) {

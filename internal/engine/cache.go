@@ -60,7 +60,7 @@ func (c ScanCache) Get(key string) (ScanResponse, bool) {
 		return ScanResponse{}, false
 	}
 	var r ScanResponse
-	if json.Unmarshal(b, &r) != nil || len(r.Trivy) == 0 {
+	if json.Unmarshal(b, &r) != nil || len(r.Trivy) == 0 || r.Scan.Scanner == "" || r.Scan.Image.ID == "" {
 		return ScanResponse{}, false
 	}
 	return r, true

@@ -76,6 +76,11 @@ func (c *Client) Scan(ctx context.Context, req ScanRequest) (*Result, error) {
 	if err := c.call(ctx, CmdScan, req, &resp, nil); err != nil {
 		return nil, err
 	}
+	// Fail closed on an answer that is not a scan of this image (a wrong or broken
+	// engine): it must never pass as "no findings".
+	if resp.Scan.Image.ID != req.Image.ID || resp.Scan.Scanner == "" || resp.Scan.FinishedAt.IsZero() || len(resp.Trivy) < 2 || resp.Trivy[0] != '{' {
+		return nil, fmt.Errorf("the scan engine %s gave no valid scan of %s: reinstall docker secscan ('make install')", c.Path, req.Image.ID)
+	}
 	return &Result{Scan: resp.Scan, DBStatus: resp.DB, trivy: resp.Trivy, client: c}, nil
 }
 
@@ -102,6 +107,9 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, suppress
 	var buf bytes.Buffer
 	if err := r.client.call(ctx, CmdRender, req, nil, &buf); err != nil {
 		return err
+	}
+	if buf.Len() == 0 {
+		return fmt.Errorf("the scan engine %s rendered an empty %s report: reinstall docker secscan ('make install')", r.client.Path, format)
 	}
 	if key != "" && os.MkdirAll(r.renderDir, 0o700) == nil {
 		_ = atomicwriter.WriteFile(key, buf.Bytes(), 0o600)
