@@ -14,11 +14,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/microsoft/ApplicationInsights-Go/appinsights/contracts"
 	"github.com/moby/sys/atomicwriter"
+
+	"github.com/docker-secscan/docker-secscan/internal/filelock"
 )
 
 // Sender posts envelopes and keeps what it could not deliver in SpoolDir.
@@ -62,15 +63,7 @@ func (s *Sender) lock() (func(), error) {
 	if err := os.MkdirAll(s.SpoolDir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(s.SpoolDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+	return filelock.Lock(filepath.Join(s.SpoolDir, ".lock"), nil)
 }
 
 // Publish delivers the envelope to trackURL; when that fails it spools the envelope and

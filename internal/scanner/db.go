@@ -23,6 +23,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/docker-secscan/docker-secscan/internal/engine"
+	"github.com/docker-secscan/docker-secscan/internal/filelock"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
@@ -252,34 +253,9 @@ func setTransport(insecure bool) {
 	xhttp.SetDefaultTransport(stallGuard{xhttp.NewTransport(xhttp.Options{Timeout: 30 * time.Second, Insecure: insecure})})
 }
 
-// lockFile takes an exclusive advisory lock (flock) on path, waiting for other
-// docker-secscan processes that hold it.
-func lockFile(path string) (func(), error) { return lockFileWait(path, nil) }
-
-// lockFileWait is lockFile that calls onWait (when not nil) once if it has to wait.
-func lockFileWait(path string, onWait func()) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
-		return func() {
-			_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-			f.Close()
-		}, nil
-	}
-	if onWait != nil {
-		onWait()
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
-}
+// lockFile takes an exclusive lock on path, waiting for other docker-secscan processes
+// that hold it.
+func lockFile(path string) (func(), error) { return filelock.Lock(path, nil) }
 
 // UpdateJavaDB downloads Trivy's Java DB (needed to scan .jar files) into
 // CacheDir/java-db now, from opts.JavaRepositories (default Trivy's), so that later

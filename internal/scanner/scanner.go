@@ -45,6 +45,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/docker-secscan/docker-secscan/internal/engine"
+	"github.com/docker-secscan/docker-secscan/internal/filelock"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
@@ -113,7 +114,7 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 
 	// Trivy's layer cache is a BoltDB file that one process at a time may open (with a
 	// 5 s timeout); scans sharing a cache folder take turns instead of failing.
-	unlock, err := lockFileWait(filepath.Join(opts.DB.CacheDir, "fanal.lock"), opts.OnWait)
+	unlock, err := filelock.Lock(filepath.Join(opts.DB.CacheDir, "fanal.lock"), opts.OnWait)
 	if err != nil {
 		_ = db.Close()
 		return nil, err

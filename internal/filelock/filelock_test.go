@@ -1,0 +1,35 @@
+package filelock
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestLockWaits(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := Lock(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan bool, 1)
+	got := make(chan struct{})
+	go func() {
+		u, err := Lock(p, func() { waited <- true })
+		if err == nil {
+			u()
+		}
+		close(got)
+	}()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second locker did not wait")
+	}
+	unlock()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lock was not handed over")
+	}
+}
