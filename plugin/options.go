@@ -218,7 +218,10 @@ func findPolicyFile(flag string) (string, error) {
 	}
 	for _, dir := range searchDirs() {
 		p := filepath.Join(dir, policy.DefaultFileName)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		if st, err := os.Stat(p); err == nil {
+			if st.IsDir() {
+				return "", fmt.Errorf("%s is a folder, not a policy file: remove or rename it", p)
+			}
 			return p, nil
 		}
 	}

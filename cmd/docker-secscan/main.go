@@ -19,8 +19,8 @@ import (
 func main() {
 	// Run on its own, the plugin framework would print docker's help and exit 0: a CI
 	// script calling the binary directly would pass with nothing scanned or pushed.
-	if plugin.RunningStandalone() && len(os.Args) > 1 {
-		fmt.Fprintln(os.Stderr, "docker-secscan is a Docker CLI plugin: run it as 'docker secscan "+strings.Join(os.Args[1:], " ")+"' (install it with 'make install')")
+	if plugin.RunningStandalone() {
+		fmt.Fprintln(os.Stderr, "docker-secscan is a Docker CLI plugin: run it as "+strings.TrimSpace("'docker secscan "+strings.Join(os.Args[1:], " "))+"' (install it with 'make install')")
 		os.Exit(1)
 	}
 	plugin.Run(secscan.NewRootCommand, metadata.Metadata{
