@@ -20,6 +20,10 @@ import (
 	"syscall"
 
 	trivydb "github.com/aquasecurity/trivy-db/pkg/db"
+	// The SQLite driver Trivy's CLI links for RPM databases (RHEL 8+, Fedora, Amazon
+	// Linux 2023 keep rpmdb.sqlite) and the Java DB: without it those images would
+	// show no packages at all.
+	_ "modernc.org/sqlite"
 
 	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/scanner"

@@ -2,6 +2,7 @@ package depcheck
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,5 +45,22 @@ func TestGoModMeetsDockerCLI(t *testing.T) {
 			lines = append(lines, s.String())
 		}
 		t.Fatalf("go.mod selects modules below docker/cli's vendor.mod (run 'make pin-deps'):\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestEngineLinksTheSQLiteDriver guards the engine's blank import of modernc.org/sqlite:
+// Trivy's CLI links it for RPM databases in SQLite form (RHEL 8+, Fedora, Amazon Linux
+// 2023) and the Java DB; without it those images silently show no packages.
+func TestEngineLinksTheSQLiteDriver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	cmd := exec.Command("go", "list", "-deps", "../../cmd/secscan-engine")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "\nmodernc.org/sqlite\n") {
+		t.Fatal("cmd/secscan-engine does not link modernc.org/sqlite")
 	}
 }
