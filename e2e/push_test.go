@@ -364,11 +364,25 @@ func TestRescanOfUnchangedImageUsesTheCache(t *testing.T) {
 	ref := env.Registry + "/e2e/rescan:39"
 	loadImage(t, "images/alpine-39.tar.gz", ref)
 	cache := t.TempDir()
-	args := []string{"secscan", "scan", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo, "-f", "json", "-o"}
-	first := docker(t, nil, append(args, filepath.Join(cache, "a.json"), ref)...)
-	second := docker(t, nil, append(args, filepath.Join(cache, "b.json"), ref)...)
+	// A wrapper around the real engine logs every engine process started.
+	realPlugin, _ := filepath.EvalSymlinks(filepath.Join(configDir, "cli-plugins", "docker-secscan"))
+	calls := filepath.Join(t.TempDir(), "calls")
+	wrapper := writeFile(t, t.TempDir(), "engine", "#!/bin/sh\necho \"$1\" >> "+calls+"\nexec "+filepath.Join(filepath.Dir(realPlugin), "secscan-engine")+" \"$@\"\n")
+	os.Chmod(wrapper, 0o755)
+	envv := []string{"SECSCAN_ENGINE=" + wrapper}
+	args := []string{"secscan", "scan", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo, "-f", "json", "--report", "sarif=" + filepath.Join(cache, "r.sarif"), "-o"}
+	first := docker(t, envv, append(args, filepath.Join(cache, "a.json"), ref)...)
+	b, _ := os.ReadFile(calls)
+	if got := strings.Fields(string(b)); !reflect.DeepEqual(got, []string{"scan"}) {
+		t.Errorf("a cold scan with two Trivy-format reports should start one engine, started %v", got)
+	}
+	os.Remove(calls)
+	second := docker(t, envv, append(args, filepath.Join(cache, "b.json"), ref)...)
 	if first.code != 0 || second.code != 0 || strings.Contains(first.stderr, "from the cache") || !strings.Contains(second.stderr, "from the cache") {
 		t.Fatalf("first:\n%s\nsecond:\n%s", first, second)
+	}
+	if b, _ := os.ReadFile(calls); len(b) != 0 {
+		t.Errorf("a warm re-scan should start no engine, started %q", b)
 	}
 	if a, b := trivyFindings(t, filepath.Join(cache, "a.json")), trivyFindings(t, filepath.Join(cache, "b.json")); !reflect.DeepEqual(a, b) || len(a) != 6 {
 		t.Fatalf("cached findings differ: %v vs %v", a, b)

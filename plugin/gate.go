@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/docker/cli/cli/command"
@@ -43,7 +44,11 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		return nil, scanError{err}
 	}
 
+	now := time.Now()
 	req := engine.ScanRequest{
+		Render:        trivyFormats(opts),
+		Exceptions:    pol.Exceptions,
+		Now:           engine.ScanTime{Time: now},
 		DB:            opts.db.scannerDB(),
 		NoProgress:    opts.db.noProgress,
 		BestPractices: pol.BestPractices != policy.ActionOff,
@@ -82,7 +87,7 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		cache.Put(key, res.Response())
 	}
 	cache.AttachRenders(res)
-	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.Evaluate(res.Scan, time.Now())}
+	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.Evaluate(res.Scan, now)}
 	saveResult(opts.db.cacheDir, out)
 	if err := writeReport(ctx, dockerCli, out, opts); err != nil {
 		return nil, err
@@ -178,17 +183,20 @@ func appendFile(path string, b []byte) error {
 }
 
 // suppressions lists the excepted findings for Trivy's writers.
-func suppressions(v policy.Verdict) []engine.Suppression {
-	var out []engine.Suppression
-	for _, d := range v.Decisions {
-		if d.Disposition != policy.Excepted || d.Exception == nil {
-			continue
+func suppressions(v policy.Verdict) []engine.Suppression { return engine.Suppressions(v) }
+
+// trivyFormats lists the Trivy-written formats this run will write (--format and
+// --report), so the scan's engine process renders them at once.
+func trivyFormats(opts *gateOptions) []string {
+	var out []string
+	add := func(f string) {
+		if engine.ValidFormat(f) && !slices.Contains(out, f) {
+			out = append(out, f)
 		}
-		status := "ignored"
-		if d.Exception.VEXStatus != "" {
-			status = "not_affected"
-		}
-		out = append(out, engine.Suppression{Finding: d.Finding, Status: status, Statement: d.Exception.Reason, Source: d.Exception.Source})
+	}
+	add(opts.format)
+	for _, r := range opts.reportSpecs {
+		add(r.format)
 	}
 	return out
 }

@@ -131,7 +131,19 @@ func scan(ctx context.Context, req engine.ScanRequest) (engine.ScanResponse, err
 	if err != nil {
 		return engine.ScanResponse{}, err
 	}
-	return engine.ScanResponse{Scan: res.Scan, DB: sc.DB(), Trivy: raw}, nil
+	resp := engine.ScanResponse{Scan: res.Scan, DB: sc.DB(), Trivy: raw}
+	if len(req.Render) > 0 {
+		sup := engine.ExceptedBy(req.Exceptions, resp, req.Now)
+		resp.Renders = map[string][]byte{}
+		for _, f := range req.Render {
+			var buf bytes.Buffer
+			if err := res.Write(ctx, &buf, f, scanner.WriteOptions{Suppressed: sup}); err != nil {
+				return engine.ScanResponse{}, err
+			}
+			resp.Renders[f] = buf.Bytes()
+		}
+	}
+	return resp, nil
 }
 
 func decode(in []byte, v any) error {

@@ -68,6 +68,10 @@ type Result struct {
 	trivy     json.RawMessage
 	client    *Client
 	renderDir string // where rendered reports are cached ("" for none)
+
+	// Reports the scan's engine process rendered, and the suppressions they used.
+	prerendered   map[string][]byte
+	prerenderSupp []byte
 }
 
 // Scan asks the engine to scan an image archive.
@@ -81,7 +85,12 @@ func (c *Client) Scan(ctx context.Context, req ScanRequest) (*Result, error) {
 	if resp.Scan.Image.ID != req.Image.ID || resp.Scan.Scanner == "" || resp.Scan.FinishedAt.IsZero() || len(resp.Trivy) < 2 || resp.Trivy[0] != '{' {
 		return nil, fmt.Errorf("the scan engine %s gave no valid scan of %s: reinstall docker secscan ('make install')", c.Path, req.Image.ID)
 	}
-	return &Result{Scan: resp.Scan, DBStatus: resp.DB, trivy: resp.Trivy, client: c}, nil
+	r := &Result{Scan: resp.Scan, DBStatus: resp.DB, trivy: resp.Trivy, client: c}
+	if len(resp.Renders) > 0 {
+		r.prerendered = resp.Renders
+		r.prerenderSupp, _ = json.Marshal(ExceptedBy(req.Exceptions, resp, req.Now))
+	}
+	return r, nil
 }
 
 // Write renders the result in one of Formats (Trivy's writers, in the engine) into w;
@@ -105,7 +114,10 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, suppress
 		}
 	}
 	var buf bytes.Buffer
-	if err := r.client.call(ctx, CmdRender, req, nil, &buf); err != nil {
+	sup, _ := json.Marshal(suppressed)
+	if pre, ok := r.prerendered[format]; ok && bytes.Equal(sup, r.prerenderSupp) {
+		buf.Write(pre)
+	} else if err := r.client.call(ctx, CmdRender, req, nil, &buf); err != nil {
 		return err
 	}
 	if buf.Len() == 0 {

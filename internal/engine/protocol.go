@@ -2,7 +2,9 @@ package engine
 
 import (
 	"encoding/json"
+	"time"
 
+	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
@@ -19,6 +21,13 @@ const (
 
 // ScanRequest asks for a scan of one image archive.
 type ScanRequest struct {
+	// Render lists report formats (of Formats) to render in the same engine process,
+	// with the suppressions that Exceptions give at Now (see ExceptedBy): a cold scan
+	// then starts one engine, not two.
+	Render     []string           `json:"render,omitempty"`
+	Exceptions []policy.Exception `json:"exceptions,omitempty"`
+	Now        ScanTime           `json:"now"`
+
 	DB            DBOptions `json:"db"`
 	Image         Image     `json:"image"`
 	BestPractices bool      `json:"bestPractices,omitempty"` // image-config checks (Dockle IDs)
@@ -31,7 +40,12 @@ type ScanResponse struct {
 	Scan  report.Scan     `json:"scan"`
 	DB    DBStatus        `json:"dbStatus"`
 	Trivy json.RawMessage `json:"trivy"` // Trivy's types.Report, whole (with packages)
+	// Renders holds the reports asked for in ScanRequest.Render, by format.
+	Renders map[string][]byte `json:"renders,omitempty"`
 }
+
+// ScanTime is the moment exceptions are judged at (shared by plugin and engine).
+type ScanTime struct{ time.Time }
 
 // RenderRequest asks for a report of a scan in one of Formats; the report is the
 // engine's whole stdout.
