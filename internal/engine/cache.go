@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/moby/sys/atomicwriter"
+
+	"github.com/docker-secscan/docker-secscan/internal/version"
 )
 
 // LocalDB reads the cached DB's metadata.json (Trivy's layout: CacheDir/db) without
@@ -42,14 +44,15 @@ func LocalDB(cacheDir string, skipUpdate bool, now time.Time) (st DBStatus, curr
 }
 
 // ScanCache keeps engine scan results on disk, keyed by what determines them: the
-// image ID, the DB (its UpdatedAt), the scan options and the engine version. A hit
+// image ID, the DB (its UpdatedAt), the scan options, the Trivy version and this
+// build's version (a fixed engine must not reuse what an older one found). A hit
 // makes a re-scan of an unchanged image cost no image export and no engine start.
 type ScanCache struct{ Dir string }
 
 // Key is the cache key of a scan request against the DB updated at dbUpdated.
 func (c ScanCache) Key(req ScanRequest, dbUpdated time.Time) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "v1\x00%s\x00%s\x00%t\x00%s", req.Image.ID, dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion)
+	fmt.Fprintf(h, "v2\x00%s\x00%s\x00%t\x00%s\x00%s", req.Image.ID, dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion, version.Version)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/moby/sys/atomicwriter"
 
 	"github.com/docker-secscan/docker-secscan/internal/report"
+	"github.com/docker-secscan/docker-secscan/internal/version"
 )
 
 // BinaryName is the engine's file name, installed next to docker-secscan.
@@ -106,7 +107,7 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, suppress
 		h.Write(r.trivy)
 		sup, _ := json.Marshal(suppressed)
 		h.Write(sup)
-		fmt.Fprintf(h, "\x00%s\x00%s", format, TrivyVersion)
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%s", format, TrivyVersion, version.Version)
 		key = filepath.Join(r.renderDir, hex.EncodeToString(h.Sum(nil))+"."+format)
 		if b, err := os.ReadFile(key); err == nil {
 			_, err = w.Write(b)
