@@ -58,7 +58,7 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 	cache := engine.ScanCache{Dir: filepath.Join(opts.db.cacheDir, "scans")}
 	var res *engine.Result
 	key := ""
-	if st, current := engine.LocalDB(opts.db.cacheDir, opts.db.skipUpdate, time.Now()); current {
+	if st, current := engine.LocalDB(opts.db.cacheDir, opts.db.skipUpdate, now); current {
 		key = cache.Key(req, st.UpdatedAt)
 		if resp, ok := cache.Get(key); ok {
 			fmt.Fprintf(dockerCli.Err(), "Using the scan of %s (%s) from the cache (same image, same DB), with policy %s\n", img.Input, shortID(img.ID), source)

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/docker/cli/cli"
-	"github.com/docker/cli/cli/streams"
+	"github.com/docker/cli/cli/command"
 	"github.com/moby/sys/atomicwriter"
 	"github.com/spf13/cobra"
 
@@ -109,7 +109,7 @@ var debugEngine bool
 func initLogging(debug bool) { debugEngine = debug }
 
 // newEngine returns a client for the scan engine installed next to the plugin.
-func newEngine(dockerCli interface{ Err() *streams.Out }) (*engine.Client, error) {
+func newEngine(dockerCli command.Cli) (*engine.Client, error) {
 	p, err := engine.Locate()
 	if err != nil {
 		return nil, err

@@ -133,7 +133,7 @@ func scan(ctx context.Context, req engine.ScanRequest) (engine.ScanResponse, err
 	}
 	resp := engine.ScanResponse{Scan: res.Scan, DB: sc.DB(), Trivy: raw}
 	if len(req.Render) > 0 {
-		sup := engine.ExceptedBy(req.Exceptions, resp, req.Now)
+		sup := engine.ExceptedBy(req.Exceptions, resp.Scan, req.Now)
 		resp.Renders = map[string][]byte{}
 		for _, f := range req.Render {
 			var buf bytes.Buffer

@@ -76,8 +76,7 @@ func median(s []sample) sample {
 }
 
 var (
-	wallRe = regexp.MustCompile(`Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)`)
-	rssRe  = regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
+	rssRe = regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`)
 )
 
 // timed runs a command under GNU time and returns its wall time and peak memory.

@@ -89,7 +89,7 @@ func (c *Client) Scan(ctx context.Context, req ScanRequest) (*Result, error) {
 	r := &Result{Scan: resp.Scan, DBStatus: resp.DB, trivy: resp.Trivy, client: c}
 	if len(resp.Renders) > 0 {
 		r.prerendered = resp.Renders
-		r.prerenderSupp, _ = json.Marshal(ExceptedBy(req.Exceptions, resp, req.Now))
+		r.prerenderSupp, _ = json.Marshal(ExceptedBy(req.Exceptions, resp.Scan, req.Now))
 	}
 	return r, nil
 }

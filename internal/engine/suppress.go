@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/docker-secscan/docker-secscan/internal/policy"
+import (
+	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
 
 // Suppressions lists the findings a verdict excepted, for Trivy's writers: VEX
 // statements as "not_affected", other exceptions as "ignored" (Trivy's FindingStatus
@@ -24,8 +27,8 @@ func Suppressions(v policy.Verdict) []Suppression {
 // ExceptedBy computes the suppressions of a scan under the given exceptions at time
 // now. Only exceptions decide what is excepted (not severities or modes), so this
 // equals Suppressions of the plugin's full verdict.
-func ExceptedBy(exceptions []policy.Exception, scan ScanResponse, now ScanTime) []Suppression {
+func ExceptedBy(exceptions []policy.Exception, scan report.Scan, now ScanTime) []Suppression {
 	p := policy.Defaults()
 	p.Exceptions = exceptions
-	return Suppressions(p.Evaluate(scan.Scan, now.Time))
+	return Suppressions(p.Evaluate(scan, now.Time))
 }
