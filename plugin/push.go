@@ -126,11 +126,7 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	pushed, err := daemon.Push(ctx, dockerCli.Client(), tagged, encodedAuth, errOut, errOut.FD(), errOut.IsTerminal())
 	if err != nil {
 		// The scan happened: publish it, marked not pushed.
-		if out != nil && ctx.Err() == nil {
-			if perr := publishOutcome(ctx, dockerCli, out, opts, "", false); perr != nil {
-				fmt.Fprintf(stderr, "WARNING: %v\n", perr)
-			}
-		}
+		publishAnyway(ctx, dockerCli, out, opts, "", false)
 		return ExitFailed, err
 	}
 
@@ -141,6 +137,8 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
 	insecure := daemon.InsecureRegistry(ctx, dockerCli.Client(), reference.Domain(tagged))
 	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, id, creds, insecure); err != nil {
+		// The image is in the registry: its scan is published all the same.
+		publishAnyway(ctx, dockerCli, out, opts, pushed.Digest, true)
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
 	}
 	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(id))
@@ -150,4 +148,15 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 		}
 	}
 	return ExitPassed, nil
+}
+
+// publishAnyway publishes a scan on a path that fails for another reason: a
+// publication problem only warns there, since the run already fails.
+func publishAnyway(ctx context.Context, dockerCli command.Cli, out *scanOutcome, opts *gateOptions, digest string, pushed bool) {
+	if out == nil || ctx.Err() != nil {
+		return
+	}
+	if err := publishOutcome(ctx, dockerCli, out, opts, digest, pushed); err != nil {
+		fmt.Fprintf(dockerCli.Err(), "WARNING: %v\n", err)
+	}
 }
