@@ -81,16 +81,18 @@ func Detect(env Getenv, dir string, overrides []string) (Context, error) {
 			*p = v
 		}
 	}
-	// Credentials in URLs (https://user:token@host/...) never leave the machine.
-	c.RepositoryURL, c.RunURL = stripUserinfo(c.RepositoryURL), stripUserinfo(c.RunURL)
 	for _, o := range overrides {
 		k, v, ok := strings.Cut(o, "=")
 		p, known := fields[strings.ToLower(strings.ReplaceAll(strings.TrimSpace(k), "-", "_"))]
 		if !ok || !known {
-			return c, fmt.Errorf("--ci %q: use FIELD=VALUE with FIELD one of %s", o, strings.Join(FieldNames(), ", "))
+			// Name the field only: the value may hold a credential.
+			return c, fmt.Errorf("--ci %q=...: use FIELD=VALUE with FIELD one of %s", k, strings.Join(FieldNames(), ", "))
 		}
 		*p = v
 	}
+	// Credentials in URLs (https://user:token@host/...) never leave the machine,
+	// whether detected or given as an override.
+	c.RepositoryURL, c.RunURL = stripUserinfo(c.RepositoryURL), stripUserinfo(c.RunURL)
 	return c, nil
 }
 

@@ -65,8 +65,8 @@ func TestGitLabAndJenkins(t *testing.T) {
 }
 
 func TestOverrides(t *testing.T) {
-	c, err := Detect(envOf(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_SHA": "a", "SECSCAN_CI_BRANCH": "release"}), ".", []string{"commit-sha=b", "run_url=https://x"})
-	if err != nil || c.CommitSHA != "b" || c.Branch != "release" || c.RunURL != "https://x" {
+	c, err := Detect(envOf(map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_SHA": "a", "SECSCAN_CI_BRANCH": "release", "SECSCAN_CI_REPOSITORY_URL": "https://u:tok@git.example.com/r"}), ".", []string{"commit-sha=b", "run_url=https://bot:secret@x/run"})
+	if err != nil || c.CommitSHA != "b" || c.Branch != "release" || c.RunURL != "https://x/run" || c.RepositoryURL != "https://git.example.com/r" {
 		t.Fatalf("%+v %v", c, err)
 	}
 	if _, err := Detect(envOf(nil), ".", []string{"colour=red"}); err == nil || !strings.Contains(err.Error(), "commit_sha") {
