@@ -84,7 +84,10 @@ func Detect(env Getenv, dir string, overrides []string) (Context, error) {
 	for _, o := range overrides {
 		k, v, ok := strings.Cut(o, "=")
 		p, known := fields[strings.ToLower(strings.ReplaceAll(strings.TrimSpace(k), "-", "_"))]
-		if !ok || !known {
+		if !ok {
+			return c, fmt.Errorf("--ci needs FIELD=VALUE (FIELD one of %s)", strings.Join(FieldNames(), ", "))
+		}
+		if !known {
 			// Name the field only: the value may hold a credential.
 			return c, fmt.Errorf("--ci %q=...: use FIELD=VALUE with FIELD one of %s", k, strings.Join(FieldNames(), ", "))
 		}
