@@ -52,7 +52,7 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		DB:            opts.db.scannerDB(),
 		NoProgress:    opts.db.noProgress,
 		BestPractices: pol.BestPractices != policy.ActionOff,
-		Image:         engine.Image{Reference: img.Input, ID: img.ID, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests},
+		Image:         engine.Image{Reference: img.Input, ID: img.ID, DiffIDs: img.DiffIDs, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests},
 	}
 	// An unchanged image against an unchanged DB gives the same findings: reuse them.
 	cache := engine.ScanCache{Dir: filepath.Join(opts.db.cacheDir, "scans")}
@@ -68,16 +68,14 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 	}
 	if res == nil {
 		fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
-		tmp := filepath.Join(opts.db.cacheDir, "tmp")
-		cleanStaleArchives(tmp)
+		cleanStaleArchives(filepath.Join(opts.db.cacheDir, "tmp"))
 		pruneCache(opts.db.cacheDir)
-		archive, err := daemon.Save(ctx, dockerCli.Client(), img.ID, tmp)
-		if err != nil {
-			return nil, scanError{err}
+		// The image goes from the daemon's export straight into the engine: no copy.
+		export := func(ctx context.Context) (io.ReadCloser, error) {
+			return daemon.Export(ctx, dockerCli.Client(), img.ID)
 		}
-		defer os.Remove(archive)
-		req.Image.ArchivePath = archive
-		if res, err = eng.Scan(ctx, req); err != nil {
+		var err error
+		if res, err = eng.Scan(ctx, req, export); err != nil {
 			return nil, scanError{err}
 		}
 		if key == "" {
@@ -236,10 +234,9 @@ func writeSecscanJSON(w io.Writer, out *scanOutcome) error {
 	return enc.Encode(r)
 }
 
-// cleanStaleArchives removes image archives that interrupted runs left in dir (older
-// than a day: a live scan's archive is younger).
+// cleanStaleArchives removes image archives that interrupted runs of earlier versions
+// (which exported images to a temporary file) left in dir, once older than a day.
 func cleanStaleArchives(dir string) {
-	_ = os.MkdirAll(dir, 0o700)
 	files, _ := filepath.Glob(filepath.Join(dir, "docker-secscan-image-*.tar"))
 	for _, f := range files {
 		if st, err := os.Stat(f); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
@@ -251,7 +248,7 @@ func cleanStaleArchives(dir string) {
 // pruneCache removes cached scans, renders and verdicts written over 30 days ago (a new DB
 // makes old scans useless anyway), so the cache does not grow without bound.
 func pruneCache(cacheDir string) {
-	for _, sub := range []string{"scans", filepath.Join("scans", "renders"), "results"} {
+	for _, sub := range []string{"scans", filepath.Join("scans", "renders"), "results", "image-configs"} {
 		files, _ := filepath.Glob(filepath.Join(cacheDir, sub, "*.*"))
 		for _, f := range files {
 			if st, err := os.Stat(f); err == nil && !st.IsDir() && time.Since(st.ModTime()) > 30*24*time.Hour {

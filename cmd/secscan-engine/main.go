@@ -8,7 +8,9 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -58,7 +60,16 @@ func run() int {
 		if err := decode(in, &req); err != nil {
 			return fail(err, "")
 		}
-		out, err = scan(ctx, req)
+		out, err = scan(ctx, req, func(need bool) (io.Reader, error) {
+			if req.Image.ArchivePath != "" {
+				return openArchive(req.Image.ArchivePath)
+			}
+			// See engine.ScanReady: the archive comes on file descriptor 3.
+			if err := json.NewEncoder(os.Stdout).Encode(engine.ScanReady{NeedImage: need}); err != nil {
+				return nil, err
+			}
+			return os.NewFile(3, "image archive"), nil
+		})
 	case engine.CmdRender:
 		var req engine.RenderRequest
 		if err := decode(in, &req); err != nil {
@@ -112,7 +123,20 @@ func run() int {
 	return 0
 }
 
-func scan(ctx context.Context, req engine.ScanRequest) (engine.ScanResponse, error) {
+// openArchive opens a docker save archive file, gzip-compressed or not.
+func openArchive(path string) (io.Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(f)
+	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
+		return gzip.NewReader(br)
+	}
+	return br, nil
+}
+
+func scan(ctx context.Context, req engine.ScanRequest, archive scanner.Archive) (engine.ScanResponse, error) {
 	sc, err := scanner.Open(ctx, scanner.Options{
 		DB: req.DB, Parallel: req.Parallel, NoProgress: req.NoProgress, BestPractices: req.BestPractices,
 		OnWait: func() {
@@ -123,7 +147,7 @@ func scan(ctx context.Context, req engine.ScanRequest) (engine.ScanResponse, err
 		return engine.ScanResponse{}, err
 	}
 	defer sc.Close()
-	res, err := sc.Scan(ctx, req.Image)
+	res, err := sc.Scan(ctx, req.Image, archive)
 	if err != nil {
 		return engine.ScanResponse{}, err
 	}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 
@@ -36,6 +35,7 @@ type Image struct {
 	Input       string          // what the user gave
 	Named       reference.Named // normalised name (nil when the input was an image ID)
 	ID          string          // image ID, "sha256:<64 hex>"
+	DiffIDs     []string        // the layers' diff IDs, bottom first (RootFS.Layers)
 	RepoTags    []string
 	RepoDigests []string
 }
@@ -85,6 +85,7 @@ func Resolve(ctx context.Context, api API, input string) (Image, error) {
 		return img, inspectError(api, input, err)
 	}
 	img.ID = res.ID
+	img.DiffIDs = res.RootFS.Layers
 	img.RepoTags = res.RepoTags
 	img.RepoDigests = res.RepoDigests
 	return img, nil
@@ -104,33 +105,36 @@ func unreachable(api API, err error) error {
 	return fmt.Errorf("cannot reach the Docker daemon at %s: %v (is it running? check DOCKER_HOST and 'docker context')", api.DaemonHost(), oneLine(err))
 }
 
-// Save writes `docker save` of the image with the given ID to a new temporary file
-// under dir (os.TempDir() when empty) and returns its path; the caller removes it.
-// The archive holds exactly that image.
-func Save(ctx context.Context, api API, id, dir string) (string, error) {
+// Export starts `docker save` of the image with the given ID and returns the archive
+// as the daemon streams it (a tar of exactly that image, in Docker's legacy layout or,
+// from Docker 25, the OCI image layout); the caller reads it once and closes it.
+// Closing it early stops the export. Errors name the image and the daemon.
+func Export(ctx context.Context, api API, id string) (io.ReadCloser, error) {
 	rc, err := api.ImageSave(ctx, []string{id})
 	if err != nil {
 		if client.IsErrConnectionFailed(err) {
-			return "", unreachable(api, err)
+			return nil, unreachable(api, err)
 		}
-		return "", saveError(id, err)
+		return nil, saveError(id, err)
 	}
-	defer rc.Close()
-	f, err := os.CreateTemp(dir, "docker-secscan-image-*.tar")
-	if err != nil {
-		return "", fmt.Errorf("temporary file for image %s: %w", id, err)
-	}
-	if _, err := io.Copy(f, rc); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return "", saveError(id, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("save image %s: %w", id, err)
-	}
-	return f.Name(), nil
+	return &exportReader{rc: rc, id: id}, nil
 }
+
+// exportReader turns a failed read of the export into Export's one-line error.
+type exportReader struct {
+	rc io.ReadCloser
+	id string
+}
+
+func (e *exportReader) Read(p []byte) (int, error) {
+	n, err := e.rc.Read(p)
+	if err != nil && err != io.EOF {
+		err = saveError(e.id, err)
+	}
+	return n, err
+}
+
+func (e *exportReader) Close() error { return e.rc.Close() }
 
 func saveError(id string, err error) error {
 	if strings.Contains(err.Error(), "empty export") {

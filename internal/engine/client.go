@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -75,10 +76,13 @@ type Result struct {
 	prerenderSupp []byte
 }
 
-// Scan asks the engine to scan an image archive.
-func (c *Client) Scan(ctx context.Context, req ScanRequest) (*Result, error) {
+// Scan asks the engine to scan an image. When req.Image.ArchivePath is empty, the
+// archive comes from export, which Scan calls once, right after starting the engine, so
+// that the daemon prepares the export while the engine starts; the archive is streamed
+// to the engine only if it asks for it (see ScanReady), and closed unread otherwise.
+func (c *Client) Scan(ctx context.Context, req ScanRequest, export func(context.Context) (io.ReadCloser, error)) (*Result, error) {
 	var resp ScanResponse
-	if err := c.call(ctx, CmdScan, req, &resp, nil); err != nil {
+	if err := c.scan(ctx, req, export, &resp); err != nil {
 		return nil, err
 	}
 	// Fail closed on an answer that is not a scan of this image (a wrong or broken
@@ -92,6 +96,108 @@ func (c *Client) Scan(ctx context.Context, req ScanRequest) (*Result, error) {
 		r.prerenderSupp, _ = json.Marshal(ExceptedBy(req.Exceptions, resp.Scan, req.Now))
 	}
 	return r, nil
+}
+
+func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.Context) (io.ReadCloser, error), resp *ScanResponse) error {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	streamed := req.Image.ArchivePath == ""
+	if streamed && export == nil {
+		return errors.New("internal: no image archive to scan")
+	}
+	cmd := c.command(ctx, CmdScan)
+	cmd.Stdin = bytes.NewReader(append(in, '\n'))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	// The archive goes on its own pipe, the engine's file descriptor 3.
+	var archiveR, archiveW *os.File
+	if streamed {
+		if archiveR, archiveW, err = os.Pipe(); err != nil {
+			return err
+		}
+		defer archiveW.Close()
+		cmd.ExtraFiles = []*os.File{archiveR}
+	}
+	if err := cmd.Start(); err != nil {
+		if archiveR != nil {
+			archiveR.Close()
+		}
+		return fmt.Errorf("cannot run the scan engine %s: %v", c.Path, err)
+	}
+	type exported struct {
+		rc  io.ReadCloser
+		err error
+	}
+	expCtx, cancelExport := context.WithCancel(ctx)
+	defer cancelExport()
+	expCh := make(chan exported, 1)
+	if streamed {
+		archiveR.Close() // the engine's copy stays open
+		go func() {
+			rc, err := export(expCtx)
+			expCh <- exported{rc, err}
+		}()
+	}
+	br := bufio.NewReader(stdout)
+	var out bytes.Buffer
+	var exportErr error
+	if streamed {
+		line, _ := br.ReadBytes('\n')
+		var ready struct {
+			NeedImage *bool `json:"needImage"`
+		}
+		if json.Unmarshal(line, &ready) == nil && ready.NeedImage != nil {
+			if *ready.NeedImage {
+				e := <-expCh
+				if exportErr = e.err; e.rc != nil {
+					src := &readErrRecorder{r: e.rc}
+					// A write error means the engine stopped reading; its answer says why.
+					_, _ = io.Copy(archiveW, src)
+					exportErr = src.err
+					e.rc.Close()
+				}
+			} else {
+				cancelExport()
+				go func() {
+					if e := <-expCh; e.rc != nil {
+						e.rc.Close()
+					}
+				}()
+			}
+		} else {
+			out.Write(line) // not a ready line: the engine failed before it was ready
+		}
+		archiveW.Close()
+	}
+	_, _ = io.Copy(&out, br)
+	runErr := cmd.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if exportErr != nil {
+		// The engine saw a cut archive; the export's own error is the cause.
+		return exportErr
+	}
+	return c.answer(runErr, out.Bytes(), resp, nil)
+}
+
+// readErrRecorder remembers the error of the reader it wraps, so that a failed export
+// is told apart from an engine that stopped reading.
+type readErrRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrRecorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
 
 // Write renders the result in one of Formats (Trivy's writers, in the engine) into w;
@@ -146,20 +252,12 @@ func (c *Client) DBStatus(ctx context.Context, cacheDir string) (DBStatus, error
 	return st, err
 }
 
-// call runs the engine with req on stdin. A JSON response is decoded into resp, or the
-// raw stdout copied to raw. Cancelling ctx interrupts the engine (SIGINT, then SIGKILL
-// after 10 s), which removes its temporary files.
-func (c *Client) call(ctx context.Context, command string, req, resp any, raw *bytes.Buffer) error {
-	in, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
+// command prepares an engine run: cancelling ctx interrupts the engine (SIGINT, then
+// SIGKILL after 10 s), which removes its temporary files.
+func (c *Client) command(ctx context.Context, command string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, c.Path, command)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
 	cmd.WaitDelay = 10 * time.Second
-	cmd.Stdin = bytes.NewReader(in)
-	var out bytes.Buffer
-	cmd.Stdout = &out
 	cmd.Stderr = c.Stderr
 	if cmd.Stderr == nil {
 		cmd.Stderr = os.Stderr
@@ -168,13 +266,32 @@ func (c *Client) call(ctx context.Context, command string, req, resp any, raw *b
 	if c.Debug {
 		cmd.Env = append(cmd.Env, DebugEnv+"=1")
 	}
+	return cmd
+}
+
+// call runs the engine with req on stdin. A JSON response is decoded into resp, or the
+// raw stdout copied to raw.
+func (c *Client) call(ctx context.Context, command string, req, resp any, raw *bytes.Buffer) error {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	cmd := c.command(ctx, command)
+	cmd.Stdin = bytes.NewReader(in)
+	var out bytes.Buffer
+	cmd.Stdout = &out
 	runErr := cmd.Run()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	return c.answer(runErr, out.Bytes(), resp, raw)
+}
+
+// answer interprets an engine run: its exit (runErr) and its stdout.
+func (c *Client) answer(runErr error, out []byte, resp any, raw *bytes.Buffer) error {
 	if runErr != nil {
 		var er ErrorResponse
-		if json.Unmarshal(lastLine(out.Bytes()), &er) == nil && er.Error != "" {
+		if json.Unmarshal(lastLine(out), &er) == nil && er.Error != "" {
 			if er.Kind == ErrKindNoDB {
 				return fmt.Errorf("%w: %s", ErrNoDB, er.Error)
 			}
@@ -187,10 +304,10 @@ func (c *Client) call(ctx context.Context, command string, req, resp any, raw *b
 		return fmt.Errorf("cannot run the scan engine %s: %v", c.Path, runErr)
 	}
 	if raw != nil {
-		_, err := raw.Write(out.Bytes())
+		_, err := raw.Write(out)
 		return err
 	}
-	if err := json.Unmarshal(out.Bytes(), resp); err != nil {
+	if err := json.Unmarshal(out, resp); err != nil {
 		return fmt.Errorf("the scan engine %s answered nonsense: %v", c.Path, err)
 	}
 	return nil

@@ -35,6 +35,17 @@ type ScanRequest struct {
 	NoProgress    bool      `json:"noProgress,omitempty"`
 }
 
+// ScanReady is the first line the engine writes for a scan whose Image.ArchivePath is
+// empty, once it knows whether it needs the image: with NeedImage, the plugin then
+// streams the `docker save` archive into the pipe it gave the engine as file
+// descriptor 3 and closes it; without, it closes that pipe unwritten (the image's
+// config and layers are all cached). The request itself is the whole of stdin. The
+// ScanResponse (or ErrorResponse) follows on the next line; an engine that fails before
+// it is ready writes only the ErrorResponse.
+type ScanReady struct {
+	NeedImage bool `json:"needImage"`
+}
+
 // ScanResponse is the scan: our model, and Trivy's report for rendering later.
 type ScanResponse struct {
 	Scan  report.Scan     `json:"scan"`

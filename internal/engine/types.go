@@ -65,12 +65,14 @@ type DBStatus struct {
 	Source string `json:"source"` // the OCI reference it was downloaded from ("" if unknown)
 }
 
-// Image names the image to scan: a `docker save` archive of exactly one image, plus
-// what the local store knows of it.
+// Image names the image to scan and what the local store knows of it. Its archive (a
+// `docker save` tar of exactly that image) is either the file ArchivePath or, when that
+// is empty, streamed on the engine's stdin after the request (see ScanReady).
 type Image struct {
-	ArchivePath string   `json:"archivePath"`           // docker save (or OCI) tar of one image
+	ArchivePath string   `json:"archivePath,omitempty"` // docker save tar (or .tar.gz) of one image
 	Reference   string   `json:"reference"`             // the reference the user gave
 	ID          string   `json:"id"`                    // image ID (config digest) from the daemon
+	DiffIDs     []string `json:"diffIDs,omitempty"`     // its layers' diff IDs, from the daemon's inspect (a hint; the config decides)
 	RepoTags    []string `json:"repoTags,omitempty"`    // from the daemon's inspect
 	RepoDigests []string `json:"repoDigests,omitempty"` // from the daemon's inspect
 }

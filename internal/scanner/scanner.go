@@ -6,6 +6,7 @@
 package scanner
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -42,7 +43,6 @@ import (
 	xos "github.com/aquasecurity/trivy/pkg/x/os"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/filelock"
@@ -159,27 +159,23 @@ type Result struct {
 	trivy types.Report
 }
 
-// Scan analyses the image's layers (using the layer cache) and detects
-// vulnerabilities in OS and language packages, as `trivy image --scanners vuln` does.
-// It fails when the archive is not an image or the image ID does not match the archive.
-func (s *Scanner) Scan(ctx context.Context, img Image) (*Result, error) {
-	started := time.Now()
-	v1img, err := tarball.ImageFromPath(img.ArchivePath, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s is not a docker image archive: %v", img.ArchivePath, err)
-	}
-	cfg, err := v1img.ConfigName()
-	if err != nil {
-		return nil, fmt.Errorf("read the image config of %s: %v", img.Reference, err)
-	}
-	if img.ID != "" && cfg.String() != img.ID {
-		return nil, fmt.Errorf("the image saved for %s has ID %s, expected %s: the image changed during the scan", img.Reference, cfg, img.ID)
-	}
-	if img.ID == "" {
-		img.ID = cfg.String()
-	}
-	timg := &trivyImage{Image: v1img, ref: img}
+// Archive gives Scan the image's archive: a `docker save` tar (legacy or OCI layout),
+// read once, in order. Scan calls it exactly once; with need false the archive is not
+// wanted (the image's config and layers are all in the caches) and the reader is ignored.
+type Archive func(need bool) (io.Reader, error)
 
+// Scan analyses the image's layers and detects vulnerabilities in OS and language
+// packages, as `trivy image --scanners vuln` does. The archive is read as a stream:
+// layers missing from Trivy's layer cache are analysed as they arrive (see ingest), so
+// no copy of the image is made; when the image's config and every layer are cached
+// already (a re-scan against a new DB), the archive is not read at all. img.ID is
+// required: Scan fails when the archive's config does not have that digest, or when
+// the archive is not a complete image.
+func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result, error) {
+	started := time.Now()
+	if !strings.HasPrefix(img.ID, "sha256:") {
+		return nil, fmt.Errorf("internal: no image ID for %s", img.Reference)
+	}
 	aopts := artifact.Option{
 		DisabledAnalyzers: disabledAnalyzers(s.opts.BestPractices),
 		Parallel:          s.opts.Parallel,
@@ -192,7 +188,40 @@ func (s *Scanner) Scan(ctx context.Context, img Image) (*Result, error) {
 		aopts.MisconfScannerOption = misconf.ScannerOption{Namespaces: rego.BuiltinNamespaces()}
 		sopts.ImageConfigScanners = types.Scanners{types.MisconfigScanner, types.SecretScanner}
 	}
-	art, err := artimage.NewArtifact(timg, s.cache, aopts)
+	plan, err := s.plan(ctx, img, aopts)
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
+	if plan.imageKnown {
+		raw, _ = s.cachedConfig(img.ID)
+	}
+	r, err := archive(raw == nil)
+	if err != nil {
+		return nil, err
+	}
+	if raw != nil {
+		slog.Debug("The image config and every layer are cached: the image archive is not read", "image_id", img.ID)
+	}
+	var in *ingested
+	if raw == nil {
+		if in, err = s.ingest(ctx, r, img.ID, plan); err != nil {
+			return nil, err
+		}
+		raw = in.config
+	}
+	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("read the image config of %s: %v", img.Reference, err)
+	}
+	if in != nil {
+		if err := s.store(ctx, plan, in, cfg, img.ID); err != nil {
+			return nil, err
+		}
+	}
+	// Trivy's own image artifact finds every layer in the cache, analyses the config
+	// (history packages, best-practice checks) and builds the artifact reference.
+	art, err := artimage.NewArtifact(&streamedImage{ref: img, raw: raw, cfg: cfg}, s.cache, aopts)
 	if err != nil {
 		return nil, fmt.Errorf("prepare the scan of %s: %v", img.Reference, err)
 	}
@@ -246,17 +275,6 @@ func disabledAnalyzers(bestPractices bool) []analyzer.Type {
 	}
 	return out
 }
-
-// trivyImage adapts a go-containerregistry image to Trivy's ftypes.Image.
-type trivyImage struct {
-	v1.Image
-	ref Image
-}
-
-func (i *trivyImage) Name() string          { return i.ref.Reference }
-func (i *trivyImage) ID() (string, error)   { return i.ref.ID, nil }
-func (i *trivyImage) RepoTags() []string    { return i.ref.RepoTags }
-func (i *trivyImage) RepoDigests() []string { return i.ref.RepoDigests }
 
 func convert(rep types.Report, img Image, st DBStatus) report.Scan {
 	out := report.Scan{

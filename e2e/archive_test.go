@@ -1,0 +1,252 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	gcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/docker-secscan/docker-secscan/internal/engine"
+)
+
+// engineScan runs the engine binary on an archive file, as the plugin would stream it.
+func engineScan(t *testing.T, cache, archive, id string) (engine.ScanResponse, string) {
+	t.Helper()
+	realPlugin, _ := filepath.EvalSymlinks(filepath.Join(configDir, "cli-plugins", "docker-secscan"))
+	req, _ := json.Marshal(engine.ScanRequest{
+		DB:    engine.DBOptions{CacheDir: cache, SkipUpdate: true, NoProgress: true},
+		Image: engine.Image{ArchivePath: archive, Reference: "test/image:1", ID: id},
+		Now:   engine.ScanTime{},
+	})
+	cmd := exec.Command(filepath.Join(filepath.Dir(realPlugin), "secscan-engine"), "scan")
+	cmd.Stdin = bytes.NewReader(append(req, '\n'))
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var resp engine.ScanResponse
+	if err == nil {
+		if jerr := json.Unmarshal(out.Bytes(), &resp); jerr != nil {
+			t.Fatalf("engine answer: %v\n%s", jerr, out.String())
+		}
+		return resp, ""
+	}
+	var er engine.ErrorResponse
+	_ = json.Unmarshal(bytes.TrimSpace(out.Bytes()), &er)
+	if er.Error == "" {
+		t.Fatalf("engine failed without an error answer: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	return resp, er.Error
+}
+
+func scanFindings(resp engine.ScanResponse) []vuln {
+	var out []vuln
+	for _, f := range resp.Scan.Findings {
+		out = append(out, vuln{ID: f.VulnerabilityID, Pkg: f.PkgName, Installed: f.InstalledVersion, Fixed: f.FixedVersion, Severity: f.Severity.String()})
+	}
+	return sortVulns(out)
+}
+
+// ociArchive writes img as Docker 25+ writes `docker save`: an OCI image layout in a
+// tar, here with gzip-compressed layers (as the containerd image store keeps them).
+func ociArchive(t *testing.T, img v1.Image) string {
+	t.Helper()
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "oci.tar")
+	if b, err := exec.Command("tar", "-C", dir, "-cf", out, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v %s", err, b)
+	}
+	return out
+}
+
+// TestEngineReadsDockerSaveArchivesAsAStream feeds the engine the archive layouts
+// `docker save` writes (legacy, and OCI layout with compressed layers) and damaged
+// ones: the findings must equal Trivy's golden for the same image, and a damaged or
+// mismatched archive must fail with a clear error, never a scan.
+func TestEngineReadsDockerSaveArchivesAsAStream(t *testing.T) {
+	needTestdata(t)
+	cache := t.TempDir()
+	if r := docker(t, nil, "secscan", "db", "update", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo); r.code != 0 {
+		t.Fatalf("db update: %s", r)
+	}
+	fresh := func() string {
+		dir := t.TempDir()
+		if b, err := exec.Command("cp", "-a", filepath.Join(cache, "db"), dir).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, b)
+		}
+		return dir
+	}
+	want := goldenFindings(t, "alpine-39.json.golden")
+	legacy := filepath.Join(testdata, "images", "alpine-39.tar.gz")
+	const alpineID = "sha256:055936d3920576da37aa9bc460d70c5f212028bda1c08c0879aedf03d7a66ea1"
+
+	t.Run("legacy layout", func(t *testing.T) {
+		resp, errMsg := engineScan(t, fresh(), legacy, alpineID)
+		if errMsg != "" {
+			t.Fatal(errMsg)
+		}
+		if got := scanFindings(resp); !reflect.DeepEqual(got, want) {
+			t.Fatalf("findings differ from Trivy's golden:\n got %v\nwant %v", got, want)
+		}
+	})
+
+	plain := filepath.Join(t.TempDir(), "alpine-39.tar")
+	if b, err := exec.Command("sh", "-c", "gzip -dc "+legacy+" > "+plain).CombinedOutput(); err != nil {
+		t.Fatalf("gunzip: %v %s", err, b)
+	}
+	base, err := tarball.ImageFromPath(plain, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second layer on top, so that the archive holds a layer the daemon would
+	// list and one it would not.
+	extra := static.NewLayer(tarOf(t, map[string]string{"app/README": "hello\n"}), gcrtypes.OCIUncompressedLayer)
+	img, err := mutate.AppendLayers(base, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgName, _ := img.ConfigName()
+	oci := ociArchive(t, img)
+	t.Run("OCI layout, gzip layers", func(t *testing.T) {
+		resp, errMsg := engineScan(t, fresh(), oci, cfgName.String())
+		if errMsg != "" {
+			t.Fatal(errMsg)
+		}
+		if got := scanFindings(resp); !reflect.DeepEqual(got, want) {
+			t.Fatalf("findings differ from Trivy's golden:\n got %v\nwant %v", got, want)
+		}
+	})
+
+	t.Run("wrong image", func(t *testing.T) {
+		_, errMsg := engineScan(t, fresh(), legacy, cfgName.String())
+		if !strings.Contains(errMsg, "no config for image") {
+			t.Fatalf("want a clear error for an archive of another image, got %q", errMsg)
+		}
+	})
+
+	t.Run("cut archive", func(t *testing.T) {
+		b, err := os.ReadFile(oci)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := filepath.Join(t.TempDir(), "cut.tar")
+		os.WriteFile(cut, b[:len(b)/2], 0o600)
+		_, errMsg := engineScan(t, fresh(), cut, cfgName.String())
+		if errMsg == "" || !strings.Contains(errMsg, "archive") {
+			t.Fatalf("want an error about the archive, got %q", errMsg)
+		}
+	})
+
+	t.Run("missing layer", func(t *testing.T) {
+		// The OCI archive without the blob of its top layer.
+		d, _ := extra.Digest()
+		cut := filepath.Join(t.TempDir(), "nolayer.tar")
+		filterTar(t, oci, cut, func(name string) bool { return !strings.HasSuffix(name, d.Hex) })
+		_, errMsg := engineScan(t, fresh(), cut, cfgName.String())
+		if !strings.Contains(errMsg, "lacks layer") {
+			t.Fatalf("want an error naming the missing layer, got %q", errMsg)
+		}
+	})
+
+	t.Run("edge cases scan without escaping", func(t *testing.T) {
+		for _, name := range []string{"basic", "overwrite-file", "symlink-attack", "symlink-cycle", "symlink-dangling", "symlink-depth-exceeded"} {
+			path := filepath.Join(testdata, "images", "edge-cases", "layerscanning_image_"+name+".tar")
+			img, err := tarball.ImageFromPath(path, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			id, _ := img.ConfigName()
+			if _, errMsg := engineScan(t, fresh(), path, id.String()); errMsg != "" {
+				t.Errorf("%s: %s", name, errMsg)
+			}
+		}
+	})
+}
+
+// tarOf returns a layer tar holding files (path -> content).
+func tarOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(content))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+// filterTar copies the tar src to dst, keeping the entries keep accepts.
+func filterTar(t *testing.T, src, dst string, keep func(name string) bool) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tr, tw := tar.NewReader(in), tar.NewWriter(out)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !keep(hdr.Name) {
+			continue
+		}
+		tw.WriteHeader(hdr)
+		io.Copy(tw, tr)
+	}
+	tw.Close()
+}
+
+// TestRescanAgainstANewDBReadsNoImage: when only the DB changed, the image's config
+// and layers are in the caches, so the engine does not ask for the image at all, and
+// the findings are those of the first scan.
+func TestRescanAgainstANewDBReadsNoImage(t *testing.T) {
+	needTestdata(t)
+	ref := env.Registry + "/e2e/newdb:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	cache := t.TempDir()
+	args := []string{"secscan", "scan", "--debug", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo, "-f", "json", "-o"}
+	first := docker(t, nil, append(args, filepath.Join(cache, "a.json"), ref)...)
+	// A new DB makes the cached scan stale; dropping the scan cache does the same.
+	os.RemoveAll(filepath.Join(cache, "scans"))
+	second := docker(t, nil, append(args, filepath.Join(cache, "b.json"), ref)...)
+	const msg = "the image archive is not read"
+	if first.code != 0 || second.code != 0 || strings.Contains(first.stderr, msg) || !strings.Contains(second.stderr, msg) {
+		t.Fatalf("first:\n%s\nsecond:\n%s", first, second)
+	}
+	if a, b := trivyFindings(t, filepath.Join(cache, "a.json")), trivyFindings(t, filepath.Join(cache, "b.json")); !reflect.DeepEqual(a, b) || len(a) != 6 {
+		t.Fatalf("findings differ: %v vs %v", a, b)
+	}
+}
