@@ -2,6 +2,7 @@ package ci
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -78,5 +79,35 @@ func TestLocal(t *testing.T) {
 	c, _ := Detect(envOf(nil), t.TempDir(), nil)
 	if c.Provider != "local" || c.CommitSHA != "" {
 		t.Fatalf("outside a repository: %+v", c)
+	}
+}
+
+func TestLocalRunIsDescribedByGit(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	run := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
+	noEnv := envOf(map[string]string{})
+	run("init", "-q", "-b", "feature")
+	if c, _ := Detect(noEnv, dir, nil); c.Provider != "local" || c.CommitSHA != "" || c.Branch != "" {
+		t.Fatalf("a repository without commits: %+v", c)
+	}
+	run("commit", "-q", "--allow-empty", "-m", "x")
+	c, err := Detect(noEnv, dir, nil)
+	top, _ := filepath.EvalSymlinks(dir)
+	if err != nil || len(c.CommitSHA) != 40 || c.Branch != "feature" || c.Ref != "refs/heads/feature" || !strings.HasSuffix(top, strings.TrimPrefix(c.Repository, "~")) {
+		t.Fatalf("got %+v, %v", c, err)
+	}
+	run("checkout", "-q", "--detach")
+	if c, _ := Detect(noEnv, dir, nil); c.Branch != "" || len(c.CommitSHA) != 40 {
+		t.Fatalf("a detached HEAD has no branch: %+v", c)
 	}
 }

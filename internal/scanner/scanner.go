@@ -356,7 +356,9 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 	}
 	switch format {
 	case "json":
-		writer = &trivyreport.JSONWriter{Output: w, ShowSuppressed: true}
+		// As `trivy image -f json` (whose --list-all-pkgs defaults to true): the
+		// packages too, not only the vulnerable ones.
+		writer = &trivyreport.JSONWriter{Output: w, ShowSuppressed: true, ListAllPkgs: true}
 	case "sarif":
 		writer = &trivyreport.SarifWriter{Output: w, Version: TrivyVersion}
 		rep = sarifSafeTargets(rep)
