@@ -250,3 +250,41 @@ func TestRescanAgainstANewDBReadsNoImage(t *testing.T) {
 		t.Fatalf("findings differ: %v vs %v", a, b)
 	}
 }
+
+// TestNewTopLayerIsTheOnlyLayerAnalysed: after a scan of an image, a scan of an image
+// built on it analyses only its new layer; the layers below come from the layer cache,
+// recognised in the daemon's legacy export before they are read.
+func TestNewTopLayerIsTheOnlyLayerAnalysed(t *testing.T) {
+	needTestdata(t)
+	base := env.Registry + "/e2e/incr:base"
+	loadImage(t, "images/alpine-39.tar.gz", base)
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM "+base+"\nRUN echo one > /one\nRUN echo two > /two\n")
+	mid := env.Registry + "/e2e/incr:mid"
+	if r := docker(t, []string{"DOCKER_BUILDKIT=0"}, "build", "-q", "-t", mid, dir); r.code != 0 {
+		t.Fatalf("build: %s", r)
+	}
+	writeFile(t, dir, "Dockerfile", "FROM "+mid+"\nRUN echo three > /three\n")
+	top := env.Registry + "/e2e/incr:top"
+	if r := docker(t, []string{"DOCKER_BUILDKIT=0"}, "build", "-q", "-t", top, dir); r.code != 0 {
+		t.Fatalf("build: %s", r)
+	}
+	cache := t.TempDir()
+	scan := func(ref string) result {
+		r := docker(t, nil, "secscan", "scan", "--debug", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo, "-f", "json", "-o", filepath.Join(cache, "r.json"), ref)
+		if r.code != 0 {
+			t.Fatalf("scan %s: %s", ref, r)
+		}
+		return r
+	}
+	if r := scan(mid); strings.Count(r.stderr, "Layer analysed") != 3 {
+		t.Fatalf("a cold scan of a three-layer image should analyse three layers:\n%s", r.stderr)
+	}
+	r := scan(top)
+	if strings.Count(r.stderr, "Layer analysed") != 1 || strings.Count(r.stderr, "Layer found in the layer cache") != 3 {
+		t.Fatalf("only the new top layer should be analysed:\n%s", r.stderr)
+	}
+	if got := trivyFindings(t, filepath.Join(cache, "r.json")); len(got) != 6 {
+		t.Fatalf("the alpine-39 findings should stay: %v", got)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,6 +28,8 @@ import (
 	gcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/docker-secscan/docker-secscan/internal/dockerarchive"
 )
 
 // trivyArtifactVersion is the artifactVersion constant of Trivy's image artifact
@@ -150,6 +153,7 @@ type ingested struct {
 func (s *Scanner) ingest(ctx context.Context, r io.Reader, imageID string, p *layerPlan) (*ingested, error) {
 	out := &ingested{seen: map[string]bool{}, blobs: map[string]ftypes.BlobInfo{}}
 	idHex := strings.TrimPrefix(imageID, "sha256:")
+	legacy := map[string]string{} // v1 ID -> diff ID, see dockerarchive.LegacyLayerDiffID
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -178,8 +182,15 @@ func (s *Scanner) ingest(ctx context.Context, r io.Reader, imageID string, p *la
 				return nil, fmt.Errorf("read the image archive: %v", err)
 			}
 			out.config = b
+		case base == "json" && dir != "." && !strings.Contains(dir, "/") && len(p.diffIDs) > 0:
+			// Legacy layout: "<v1 ID>/json" comes before "<v1 ID>/layer.tar".
+			if b, err := io.ReadAll(io.LimitReader(tr, maxConfigSize)); err == nil {
+				if d := dockerarchive.LegacyLayerDiffID(dir, b, p.diffIDs); d != "" {
+					legacy[dir] = d
+				}
+			}
 		case base == "layer.tar" && dir != ".":
-			if err := s.ingestLayer(ctx, tr, "", "", p, out); err != nil {
+			if err := s.ingestLayer(ctx, tr, legacy[dir], "", p, out); err != nil {
 				return nil, err
 			}
 		case dir == "blobs/sha256" && len(base) == 64:
@@ -268,6 +279,11 @@ func (s *Scanner) ingestLayer(ctx context.Context, r io.Reader, diffID, compress
 		return fmt.Errorf("layer %s of the image archive has content %s: the archive is damaged", diffID, got)
 	}
 	out.seen[got] = true
+	if !analyse {
+		slog.Debug("Layer found in the layer cache: not analysed", "diff_id", got)
+	} else {
+		slog.Debug("Layer analysed", "diff_id", got, "bytes", n+blob.Size)
+	}
 	if analyse {
 		if _, want := p.missing[got]; want || len(p.diffIDs) == 0 {
 			blob.DiffID = got
