@@ -120,6 +120,9 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	if err != nil {
 		return ExitFailed, fmt.Errorf("registry credentials for %s: %v", reference.Domain(tagged), err)
 	}
+	// Whether the read-back must use plain HTTP: asked now, answered during the push.
+	insecureCh := make(chan bool, 1)
+	go func() { insecureCh <- daemon.InsecureRegistry(ctx, dockerCli.Client(), reference.Domain(tagged)) }()
 	// Push progress goes to stderr: stdout carries only the report, so that
 	// `push -f json > report.json` stays valid JSON.
 	errOut := dockerCli.Err()
@@ -135,7 +138,7 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 		return ExitFailed, fmt.Errorf("registry credentials for %s: %v", reference.Domain(tagged), err)
 	}
 	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
-	insecure := daemon.InsecureRegistry(ctx, dockerCli.Client(), reference.Domain(tagged))
+	insecure := <-insecureCh
 	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, id, creds, insecure); err != nil {
 		// The image is in the registry: its scan is published all the same.
 		publishAnyway(ctx, dockerCli, out, opts, pushed.Digest, true)

@@ -56,7 +56,7 @@ func VerifyPushed(ctx context.Context, repo, digest, imageID string, creds Crede
 			if err != nil {
 				continue
 			}
-			if cfg, err := child.ConfigName(); err == nil && cfg.String() == imageID {
+			if m, err := child.Manifest(); err == nil && m.Config.Digest.String() == imageID {
 				return nil
 			}
 		}
@@ -66,11 +66,12 @@ func VerifyPushed(ctx context.Context, repo, digest, imageID string, creds Crede
 	if err != nil {
 		return fmt.Errorf("read back the pushed manifest %s: %v", ref, err)
 	}
-	cfg, err := img.ConfigName()
+	// The manifest names its config by digest (the image ID): no need to fetch it.
+	m, err := img.Manifest()
 	if err != nil {
 		return fmt.Errorf("read back the pushed manifest %s: %v", ref, err)
 	}
-	if cfg.String() != imageID {
+	if cfg := m.Config.Digest; cfg.String() != imageID {
 		return fmt.Errorf("the pushed manifest %s has config digest %s, but the scanned image ID is %s", ref, cfg, imageID)
 	}
 	return nil

@@ -1,0 +1,56 @@
+package registry
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+func TestVerifyPushed(t *testing.T) {
+	srv := httptest.NewServer(ggcrregistry.New())
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ctx := context.Background()
+
+	img, err := random.Image(512, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(host+"/app:1", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	id, _ := img.ConfigName()
+	repo := host + "/app"
+	if err := VerifyPushed(ctx, repo, digest.String(), id.String(), Credentials{}, true); err != nil {
+		t.Fatalf("the pushed image should verify: %v", err)
+	}
+	other, _ := random.Image(512, 1)
+	otherID, _ := other.ConfigName()
+	if err := VerifyPushed(ctx, repo, digest.String(), otherID.String(), Credentials{}, true); err == nil || !strings.Contains(err.Error(), "scanned image ID") {
+		t.Fatalf("another image ID must not verify, got %v", err)
+	}
+
+	// An index holding the image (a multi-platform push) verifies by its child.
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, "application/vnd.oci.image.index.v1+json"), mutate.IndexAddendum{Add: img})
+	iref, _ := name.ParseReference(host+"/app:multi", name.Insecure)
+	if err := remote.WriteIndex(iref, idx); err != nil {
+		t.Fatal(err)
+	}
+	idigest, _ := idx.Digest()
+	if err := VerifyPushed(ctx, repo, idigest.String(), id.String(), Credentials{}, true); err != nil {
+		t.Fatalf("an index holding the image should verify: %v", err)
+	}
+	if err := VerifyPushed(ctx, repo, idigest.String(), otherID.String(), Credentials{}, true); err == nil {
+		t.Fatal("an index without the image must not verify")
+	}
+}
