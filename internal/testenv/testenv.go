@@ -98,7 +98,7 @@ func (e *Env) startDockerd(ctx context.Context) error {
 		"--userland-proxy=false",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM} // stopped even if the test process dies
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start dockerd: %v", err)
 	}
@@ -153,7 +153,7 @@ func (e *Env) StartRegistryAt(ctx context.Context, name, ip, htpasswd string) (s
 	}
 	cmd := exec.Command("docker-registry", "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM} // stopped even if the test process dies
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("start docker-registry: %v", err)
 	}
