@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -286,5 +287,111 @@ func TestNewTopLayerIsTheOnlyLayerAnalysed(t *testing.T) {
 	}
 	if got := trivyFindings(t, filepath.Join(cache, "r.json")); len(got) != 6 {
 		t.Fatalf("the alpine-39 findings should stay: %v", got)
+	}
+}
+
+// TestJarWithoutJavaDBSaysWhatToDo: an image with a .jar needs Trivy's Java DB; with
+// --skip-db-update and none in the cache the scan fails closed and says what to run.
+func TestJarWithoutJavaDBSaysWhatToDo(t *testing.T) {
+	needTestdata(t)
+	base := env.Registry + "/e2e/jar:base"
+	loadImage(t, "images/alpine-39.tar.gz", base)
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("META-INF/MANIFEST.MF")
+	w.Write([]byte("Manifest-Version: 1.0\n"))
+	w, _ = zw.Create("META-INF/maven/org.example/app/pom.properties")
+	w.Write([]byte("groupId=org.example\nartifactId=app\nversion=1.0\n"))
+	zw.Close()
+	os.WriteFile(filepath.Join(dir, "app.jar"), buf.Bytes(), 0o644)
+	writeFile(t, dir, "Dockerfile", "FROM "+base+"\nCOPY app.jar /app/app.jar\n")
+	ref := env.Registry + "/e2e/jar:1"
+	if r := docker(t, []string{"DOCKER_BUILDKIT=0"}, "build", "-q", "-t", ref, dir); r.code != 0 {
+		t.Fatalf("build: %s", r)
+	}
+	cache := t.TempDir()
+	if r := docker(t, nil, "secscan", "db", "update", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo); r.code != 0 {
+		t.Fatalf("db update: %s", r)
+	}
+	r := docker(t, nil, "secscan", "push", "--skip-db-update", "--no-progress", "--cache-dir", cache, ref)
+	if r.code != 1 || registryHasTag(t, env.Registry, "e2e/jar", "1") {
+		t.Fatalf("want a failed scan and nothing pushed: %s", r)
+	}
+	checkOneLineError(t, r, "docker secscan db update --java-db")
+}
+
+// TestCachedScanUnderAnotherNameNamesThatImage: the scan cache is keyed by image ID, so
+// pushing the same image under a new name reuses the scan; every report must still
+// name the image as it is pushed, not as it was first scanned.
+func TestCachedScanUnderAnotherNameNamesThatImage(t *testing.T) {
+	needTestdata(t)
+	first := env.Registry + "/e2e/first:39"
+	loadImage(t, "images/alpine-39.tar.gz", first)
+	second := env.Registry + "/e2e/second:1"
+	mustDocker(t, "tag", first, second)
+	cache := t.TempDir()
+	scan := func(ref, dir string) result {
+		return docker(t, nil, "secscan", "scan", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo,
+			"-f", "json", "-o", filepath.Join(dir, "r.json"), "--report", "sarif="+filepath.Join(dir, "r.sarif"), "--report", "cyclonedx="+filepath.Join(dir, "r.cdx.json"), ref)
+	}
+	if r := scan(first, t.TempDir()); r.code != 0 {
+		t.Fatalf("%s", r)
+	}
+	dir := t.TempDir()
+	if r := scan(second, dir); r.code != 0 || !strings.Contains(r.stderr, "from the cache") {
+		t.Fatalf("the second scan should come from the cache: %s", r)
+	}
+	var j struct {
+		ArtifactName string
+		Results      []struct{ Target string }
+	}
+	var s struct {
+		Runs []struct {
+			Properties struct {
+				ImageName string `json:"imageName"`
+			} `json:"properties"`
+		} `json:"runs"`
+	}
+	var c struct {
+		Metadata struct{ Component struct{ Name string } } `json:"metadata"`
+	}
+	for p, v := range map[string]any{"r.json": &j, "r.sarif": &s, "r.cdx.json": &c} {
+		b, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil || json.Unmarshal(b, v) != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	if j.ArtifactName != second || len(j.Results) == 0 || !strings.HasPrefix(j.Results[0].Target, second+" (") {
+		t.Errorf("JSON report names %q / %+v, want %s", j.ArtifactName, j.Results, second)
+	}
+	if len(s.Runs) != 1 || s.Runs[0].Properties.ImageName != second {
+		t.Errorf("SARIF names %+v, want %s", s.Runs, second)
+	}
+	if c.Metadata.Component.Name != second {
+		t.Errorf("CycloneDX names %q, want %s", c.Metadata.Component.Name, second)
+	}
+}
+
+// TestImportedImageSaysBestPracticesDidNotRun: an image without build history (docker
+// import) gives Trivy no Dockerfile to check; the verdict must say the checks did not
+// run rather than pass them in silence.
+func TestImportedImageSaysBestPracticesDidNotRun(t *testing.T) {
+	needTestdata(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "hello", "hi\n")
+	ref := env.Registry + "/e2e/imported:1"
+	imp := env.Docker(configDir, "import", "-", ref)
+	tarb, err := exec.Command("tar", "-C", dir, "-c", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp.Stdin = bytes.NewReader(tarb)
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v %s", err, out)
+	}
+	r := secscan(t, "scan", "--best-practices", "block", "-o", filepath.Join(dir, "r.txt"), ref)
+	if r.code != 0 || !strings.Contains(r.stderr, "best-practice checks could not run") {
+		t.Fatalf("want a note that the checks did not run: %s", r)
 	}
 }

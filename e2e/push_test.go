@@ -206,6 +206,8 @@ func TestBadInputFailsClosedWithOneLine(t *testing.T) {
 		{"not in local store", nil, []string{"push", env.Registry + "/e2e/missing:1"}, "not in the local image store", "e2e/missing"},
 		{"upper-case repository", nil, []string{"push", env.Registry + "/E2E/Upper:1"}, "lower-case", ""},
 		{"truncated digest", nil, []string{"scan", "alpine@sha256:0559369d39"}, "64 hex digits", ""},
+		{"push of an image ID", nil, []string{"push", "sha256:" + strings.Repeat("0", 64)}, "not an image ID", ""},
+		{"report path twice", nil, []string{"scan", "-o", "same.json", "--report", "json=same.json", clean}, "already the path of --output", ""},
 		{"daemon unreachable", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"push", clean}, "", ""},
 		{"registry unreachable", nil, []string{"push", unreachable + "/e2e/bad:1"}, unreachable, ""},
 		{"no DB and no way to get one", nil, []string{"push", "--cache-dir", t.TempDir(), "--db-repository", unreachable + "/no-db", clean}, "vulnerability DB", "e2e/bad"},

@@ -62,7 +62,8 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		key = cache.Key(req, st.UpdatedAt)
 		if resp, ok := cache.Get(key); ok {
 			fmt.Fprintf(dockerCli.Err(), "Using the scan of %s (%s) from the cache (same image, same DB), with policy %s\n", img.Input, shortID(img.ID), source)
-			resp.Scan.Image.Reference = img.Input
+			resp.Scan.Rename(img.Input)
+			resp.Scan.Image.RepoTags, resp.Scan.Image.RepoDigests = img.RepoTags, img.RepoDigests
 			res = eng.NewResult(resp)
 		}
 	}
@@ -127,7 +128,7 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 		}
 		written = append([]string{opts.output}, written...)
 	} else if _, err := dockerCli.Out().Write(main); err != nil {
-		return err
+		return fmt.Errorf("write the report to stdout: %v (use -o FILE to keep it)", err)
 	}
 	for _, p := range written {
 		fmt.Fprintf(dockerCli.Err(), "Report written to %s\n", p)
@@ -248,7 +249,7 @@ func cleanStaleArchives(dir string) {
 // pruneCache removes cached scans, renders and verdicts written over 30 days ago (a new DB
 // makes old scans useless anyway), so the cache does not grow without bound.
 func pruneCache(cacheDir string) {
-	for _, sub := range []string{"scans", filepath.Join("scans", "renders"), "results", "image-configs"} {
+	for _, sub := range []string{"scans", filepath.Join("scans", "renders"), "results", engine.ImageConfigDir} {
 		files, _ := filepath.Glob(filepath.Join(cacheDir, sub, "*.*"))
 		for _, f := range files {
 			if st, err := os.Stat(f); err == nil && !st.IsDir() && time.Since(st.ModTime()) > 30*24*time.Hour {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"golang.org/x/term"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,7 +43,9 @@ func (o *dbOptions) scannerDB() engine.DBOptions {
 		Repositories:     o.repositories,
 		JavaRepositories: o.javaRepositories,
 		SkipUpdate:       o.skipUpdate,
-		NoProgress:       o.noProgress,
+		// Progress bars are for people: on a non-terminal stderr (CI logs, a pipe) they
+		// would print partial lines, so they are hidden there, as with --no-progress.
+		NoProgress: o.noProgress || !term.IsTerminal(int(os.Stderr.Fd())),
 	}
 }
 
@@ -131,6 +134,9 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 	for _, r := range specs {
 		if err := checkOutputPath("--report "+r.format+"=", r.path); err != nil {
 			return policy.Policy{}, "", err
+		}
+		if o.output != "" && o.output != "-" && filepath.Clean(r.path) == filepath.Clean(o.output) {
+			return policy.Policy{}, "", fmt.Errorf("--report %s=%s: %s is already the path of --output: give each report its own file", r.format, r.path, r.path)
 		}
 	}
 	o.reportSpecs = specs

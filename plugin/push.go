@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/distribution/reference"
@@ -55,6 +56,10 @@ func runPush(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gate
 
 func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOptions) (int, error) {
 	ctx := cmd.Context()
+	if strings.HasPrefix(input, "sha256:") {
+		// The reference grammar would read "sha256:<hex>" as repository "sha256".
+		return ExitFailed, fmt.Errorf("cannot push %q: push a tag (NAME:TAG), not an image ID", input)
+	}
 	named, err := daemon.ParseReference(input)
 	if err != nil {
 		return ExitFailed, err

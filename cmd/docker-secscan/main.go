@@ -7,7 +7,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/docker/cli/cli-plugins/metadata"
 	"github.com/docker/cli/cli-plugins/plugin"
@@ -23,6 +25,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "docker-secscan is a Docker CLI plugin: run it as "+strings.TrimSpace("'docker secscan "+strings.Join(os.Args[1:], " "))+"' (install it with 'make install')")
 		os.Exit(1)
 	}
+	// A closed stdout (`docker secscan scan ... | head`) must give a one-line error
+	// (exit 1), not a silent death by SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
 	plugin.Run(secscan.NewRootCommand, metadata.Metadata{
 		SchemaVersion:    "0.1.0",
 		Vendor:           version.Vendor,

@@ -79,6 +79,9 @@ func run() int {
 		if rerr != nil {
 			return fail(rerr, "")
 		}
+		if req.Image != nil {
+			res.Rename(req.Image.Reference, req.Image.RepoTags, req.Image.RepoDigests)
+		}
 		// The report is the whole stdout, written only once complete.
 		var buf bytes.Buffer
 		if err := res.Write(ctx, &buf, req.Format, scanner.WriteOptions{Suppressed: req.Suppressed}); err != nil {

@@ -40,7 +40,10 @@ type Image struct {
 	RepoDigests []string
 }
 
-var idPattern = regexp.MustCompile(`^(sha256:)?[0-9a-f]{12,64}$`)
+var (
+	idPattern = regexp.MustCompile(`^(sha256:)?[0-9a-f]{12,64}$`)
+	shortHex  = regexp.MustCompile(`^(sha256:)?[0-9a-f]{4,11}$`)
+)
 
 // ParseReference checks an image reference as `docker push` would (Docker's
 // distribution/reference grammar): lower-case repository, valid tag, full digest.
@@ -93,6 +96,8 @@ func Resolve(ctx context.Context, api API, input string) (Image, error) {
 
 func inspectError(api API, input string, err error) error {
 	switch {
+	case errdefs.IsNotFound(err) && shortHex.MatchString(input):
+		return fmt.Errorf("image %q is not in the local image store of %s: an image ID needs at least 12 hex digits (docker images shows them)", input, api.DaemonHost())
 	case errdefs.IsNotFound(err):
 		return fmt.Errorf("image %q is not in the local image store of %s: build, pull or load it first", input, api.DaemonHost())
 	case client.IsErrConnectionFailed(err):
@@ -129,7 +134,11 @@ type exportReader struct {
 func (e *exportReader) Read(p []byte) (int, error) {
 	n, err := e.rc.Read(p)
 	if err != nil && err != io.EOF {
-		err = saveError(e.id, err)
+		if strings.Contains(err.Error(), "empty export") {
+			err = saveError(e.id, err)
+		} else {
+			err = fmt.Errorf("the daemon's export of image %s broke off: %v (is the daemon still running? run again)", e.id, oneLine(err))
+		}
 	}
 	return n, err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/moby/sys/atomicwriter"
@@ -91,3 +92,15 @@ func (c *Client) NewResult(resp ScanResponse) *Result {
 // AttachRenders makes r keep its rendered reports in the cache folder, next to the
 // scans, so that they are rendered once per scan, format and suppressions.
 func (c ScanCache) AttachRenders(r *Result) { r.renderDir = filepath.Join(c.Dir, "renders") }
+
+// ImageConfigDir is where, under the cache folder, the engine keeps the configs of the
+// images it analysed (named by image ID hex), so that a re-scan against a new DB needs
+// no image when the layer cache holds every layer.
+const ImageConfigDir = "image-configs"
+
+// ImageConfigCached reports whether the engine kept the config of image id in
+// cacheDir, i.e. analysed that image before.
+func ImageConfigCached(cacheDir, id string) bool {
+	_, err := os.Stat(filepath.Join(cacheDir, ImageConfigDir, strings.TrimPrefix(id, "sha256:")+".json"))
+	return err == nil
+}

@@ -31,6 +31,12 @@ const PathEnv = "SECSCAN_ENGINE"
 // ErrNoDB means no usable vulnerability DB is in the cache (engine error kind no-db).
 var ErrNoDB = errors.New("no vulnerability DB in the cache")
 
+// noDBError is the engine's no-db answer: its own message, and errors.Is ErrNoDB.
+type noDBError struct{ msg string }
+
+func (e noDBError) Error() string        { return e.msg }
+func (e noDBError) Is(target error) bool { return target == ErrNoDB }
+
 // Client runs engine requests.
 type Client struct {
 	// Path of the secscan-engine binary (see Locate).
@@ -135,12 +141,22 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 	expCtx, cancelExport := context.WithCancel(ctx)
 	defer cancelExport()
 	expCh := make(chan exported, 1)
-	if streamed {
-		archiveR.Close() // the engine's copy stays open
+	startExport := func() {
 		go func() {
 			rc, err := export(expCtx)
 			expCh <- exported{rc, err}
 		}()
+	}
+	// A cold scan starts the export now, so that the daemon prepares it while the engine
+	// starts up. When the image was scanned before, the engine most likely needs no
+	// image (a new DB): the export waits for the engine to ask, because a Docker
+	// daemon stages a whole export even when it is cancelled.
+	eager := streamed && !ImageConfigCached(req.DB.CacheDir, req.Image.ID)
+	if streamed {
+		archiveR.Close() // the engine's copy stays open
+	}
+	if eager {
+		startExport()
 	}
 	br := bufio.NewReader(stdout)
 	var out bytes.Buffer
@@ -152,6 +168,9 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 		}
 		if json.Unmarshal(line, &ready) == nil && ready.NeedImage != nil {
 			if *ready.NeedImage {
+				if !eager {
+					startExport()
+				}
 				e := <-expCh
 				if exportErr = e.err; e.rc != nil {
 					src := &readErrRecorder{r: e.rc}
@@ -160,7 +179,7 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 					exportErr = src.err
 					e.rc.Close()
 				}
-			} else {
+			} else if eager {
 				cancelExport()
 				go func() {
 					if e := <-expCh; e.rc != nil {
@@ -206,14 +225,15 @@ func (r *readErrRecorder) Read(p []byte) (int, error) {
 // Renders are kept beside a cached scan (see ScanCache.AttachRenders): the same scan,
 // format and suppressions give the same report, so a warm run starts no engine.
 func (r *Result) Write(ctx context.Context, w io.Writer, format string, suppressed []Suppression) error {
-	req := RenderRequest{Format: format, Trivy: r.trivy, Suppressed: suppressed}
+	img := r.Scan.Image
+	req := RenderRequest{Format: format, Trivy: r.trivy, Suppressed: suppressed, Image: &img}
 	key := ""
 	if r.renderDir != "" {
 		h := sha256.New()
 		h.Write(r.trivy)
 		sup, _ := json.Marshal(suppressed)
 		h.Write(sup)
-		fmt.Fprintf(h, "\x00%s\x00%s\x00%s", format, TrivyVersion, version.Version)
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%s\x00%q\x00%q", format, TrivyVersion, version.Version, img.Reference, img.RepoTags, img.RepoDigests)
 		key = filepath.Join(r.renderDir, hex.EncodeToString(h.Sum(nil))+"."+format)
 		if b, err := os.ReadFile(key); err == nil {
 			_, err = w.Write(b)
@@ -293,7 +313,7 @@ func (c *Client) answer(runErr error, out []byte, resp any, raw *bytes.Buffer) e
 		var er ErrorResponse
 		if json.Unmarshal(lastLine(out), &er) == nil && er.Error != "" {
 			if er.Kind == ErrKindNoDB {
-				return fmt.Errorf("%w: %s", ErrNoDB, er.Error)
+				return noDBError{er.Error}
 			}
 			return errors.New(er.Error)
 		}

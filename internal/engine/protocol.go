@@ -64,6 +64,9 @@ type RenderRequest struct {
 	Format     string          `json:"format"`
 	Trivy      json.RawMessage `json:"trivy"`
 	Suppressed []Suppression   `json:"suppressed,omitempty"`
+	// Image names the scanned image in the report (artifact name, targets, repo tags and
+	// digests) when a cached scan made under another reference is reported again.
+	Image *report.Image `json:"image,omitempty"`
 }
 
 // DBUpdateRequest asks for the DB (and optionally the Java DB) to be made available:

@@ -142,6 +142,11 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	if scan.Packages == 0 && scan.Image.OS == "" {
 		v.Notes = append(v.Notes, "no OS and no language packages were found in the image: nothing was checked for vulnerabilities")
 	}
+	if p.BestPractices != ActionOff && scan.BestPracticeChecks == 0 {
+		// Trivy checks the Dockerfile it rebuilds from the image's history; with no
+		// history (docker import) or one it cannot parse, no check runs at all.
+		v.Notes = append(v.Notes, "the best-practice checks could not run: Trivy found no Dockerfile instructions it could read in the image's build history (an imported image, or an instruction such as HEALTHCHECK that Trivy v0.74 cannot parse); run with --debug for Trivy's message")
+	}
 	if next := scan.DB.NextUpdate; !next.IsZero() && now.Sub(next) > 7*24*time.Hour {
 		v.Notes = append(v.Notes, fmt.Sprintf("the vulnerability DB is %s past its next update (%s): findings since then are missing, run 'docker secscan db update'", humanDays(now.Sub(next)), next.UTC().Format(time.DateOnly)))
 	}

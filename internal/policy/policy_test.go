@@ -236,3 +236,32 @@ func BenchmarkEvaluate(b *testing.B) {
 		p.Evaluate(s, now)
 	}
 }
+
+func TestNoteWhenBestPracticeChecksCouldNotRun(t *testing.T) {
+	now := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	scan := report.Scan{Image: report.Image{OS: "alpine 3.19"}, Packages: 10}
+	has := func(v Verdict) bool {
+		for _, n := range v.Notes {
+			if strings.Contains(n, "best-practice checks could not run") {
+				return true
+			}
+		}
+		return false
+	}
+	p := Defaults()
+	if p.BestPractices == ActionOff {
+		t.Fatal("the defaults check best practices")
+	}
+	if !has(p.Evaluate(scan, now)) {
+		t.Error("no checks ran: the verdict must say so")
+	}
+	scan.BestPracticeChecks = 12
+	if has(p.Evaluate(scan, now)) {
+		t.Error("checks ran: no note")
+	}
+	scan.BestPracticeChecks = 0
+	p.BestPractices = ActionOff
+	if has(p.Evaluate(scan, now)) {
+		t.Error("best practices off: no note")
+	}
+}

@@ -7,6 +7,7 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -120,6 +121,31 @@ type Scan struct {
 	DB         DB        `json:"db"`
 	StartedAt  time.Time `json:"startedAt"`
 	FinishedAt time.Time `json:"finishedAt"`
+	// BestPracticeChecks counts the image-configuration checks Trivy evaluated (passed
+	// or failed) when best practices were checked; 0 then means none could run (an
+	// image without build history, or a history Trivy could not read as a Dockerfile).
+	BestPracticeChecks int `json:"bestPracticeChecks"`
+}
+
+// Rename makes the scan name its image as ref, as a scan under that reference would:
+// the image reference and the finding targets derived from it ("REF (alpine 3.9.4)"
+// for OS packages, REF for image-configuration checks), following Trivy's target
+// naming. A scan is cached by image ID, so the same image under another name reuses it.
+func (s *Scan) Rename(ref string) {
+	old := s.Image.Reference
+	if ref == "" || ref == old {
+		return
+	}
+	s.Image.Reference = ref
+	s.Findings = slices.Clone(s.Findings)
+	for i, f := range s.Findings {
+		switch {
+		case f.Target == old:
+			s.Findings[i].Target = ref
+		case strings.HasPrefix(f.Target, old+" ("):
+			s.Findings[i].Target = ref + strings.TrimPrefix(f.Target, old)
+		}
+	}
 }
 
 // CountBySeverity returns how many findings there are at each severity.

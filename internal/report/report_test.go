@@ -23,3 +23,20 @@ func TestCountBySeverity(t *testing.T) {
 		t.Errorf("counts = %v", c)
 	}
 }
+
+func TestScanRenameFollowsTrivyTargets(t *testing.T) {
+	s := Scan{Image: Image{Reference: "alpine:3.9"}, Findings: []Finding{
+		{Target: "alpine:3.9 (alpine 3.9.4)"}, {Target: "alpine:3.9"}, {Target: "usr/lib/app/package.json"},
+	}}
+	orig := s.Findings
+	s.Rename("reg.example/app:1")
+	want := []string{"reg.example/app:1 (alpine 3.9.4)", "reg.example/app:1", "usr/lib/app/package.json"}
+	for i, f := range s.Findings {
+		if f.Target != want[i] {
+			t.Errorf("target %d: %q, want %q", i, f.Target, want[i])
+		}
+	}
+	if s.Image.Reference != "reg.example/app:1" || orig[0].Target != "alpine:3.9 (alpine 3.9.4)" {
+		t.Errorf("reference %q; the original findings must stay as they were: %q", s.Image.Reference, orig[0].Target)
+	}
+}

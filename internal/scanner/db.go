@@ -84,7 +84,7 @@ func EnsureDB(ctx context.Context, opts DBOptions, force bool) (DBStatus, error)
 		return DBStatus{}, fmt.Errorf("cache folder %s: %w", opts.CacheDir, err)
 	}
 	setTransport(opts.Insecure)
-	unlock, err := lockFile(filepath.Join(opts.CacheDir, "db.lock"))
+	unlock, err := filelock.LockContext(ctx, filepath.Join(opts.CacheDir, "db.lock"), nil)
 	if err != nil {
 		if !(opts.SkipUpdate && !force && errors.Is(err, syscall.EROFS)) {
 			return DBStatus{}, err
@@ -252,10 +252,6 @@ func (s stallGuard) Build(opts ...xhttp.TransportOption) http.RoundTripper {
 func setTransport(insecure bool) {
 	xhttp.SetDefaultTransport(stallGuard{xhttp.NewTransport(xhttp.Options{Timeout: 30 * time.Second, Insecure: insecure})})
 }
-
-// lockFile takes an exclusive lock on path, waiting for other docker-secscan processes
-// that hold it.
-func lockFile(path string) (func(), error) { return filelock.Lock(path, nil) }
 
 // UpdateJavaDB downloads Trivy's Java DB (needed to scan .jar files) into
 // CacheDir/java-db now, from opts.JavaRepositories (default Trivy's), so that later

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/aquasecurity/trivy/pkg/fanal/applier"
 	"github.com/aquasecurity/trivy/pkg/fanal/artifact"
 	artimage "github.com/aquasecurity/trivy/pkg/fanal/artifact/image"
+	imgname "github.com/aquasecurity/trivy/pkg/fanal/image/name"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
 	"github.com/aquasecurity/trivy/pkg/iac/rego"
 	"github.com/aquasecurity/trivy/pkg/javadb"
@@ -34,6 +36,7 @@ import (
 	"github.com/aquasecurity/trivy/pkg/misconf"
 	trivyreport "github.com/aquasecurity/trivy/pkg/report"
 	"github.com/aquasecurity/trivy/pkg/report/cyclonedx"
+	"github.com/aquasecurity/trivy/pkg/result"
 	"github.com/aquasecurity/trivy/pkg/scan"
 	"github.com/aquasecurity/trivy/pkg/scan/langpkg"
 	"github.com/aquasecurity/trivy/pkg/scan/local"
@@ -114,7 +117,7 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 
 	// Trivy's layer cache is a BoltDB file that one process at a time may open (with a
 	// 5 s timeout); scans sharing a cache folder take turns instead of failing.
-	unlock, err := filelock.Lock(filepath.Join(opts.DB.CacheDir, "fanal.lock"), opts.OnWait)
+	unlock, err := filelock.LockContext(ctx, filepath.Join(opts.DB.CacheDir, "fanal.lock"), opts.OnWait)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -206,7 +209,7 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	var in *ingested
 	if raw == nil {
 		if in, err = s.ingest(ctx, r, img.ID, plan); err != nil {
-			return nil, err
+			return nil, errors.New(javaDBHint(err, err.Error()))
 		}
 		raw = in.config
 	}
@@ -228,24 +231,48 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	backend := local.NewService(applier.NewApplier(s.cache), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
 	rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
 	if err != nil {
-		msg := rootCause(err)
-		if strings.Contains(msg, "skip-java-db-update") || strings.Contains(strings.ToLower(msg), "java db") || strings.Contains(msg, "trivy-java-db") {
-			msg = "the image holds .jar files and the Java DB is not available (" + registryCause(err) + "): run 'docker secscan db update --java-db' (with --java-db-repository for a mirror)"
-		}
-		return nil, fmt.Errorf("scan %s: %s", img.Reference, msg)
+		return nil, fmt.Errorf("scan %s: %s", img.Reference, javaDBHint(err, rootCause(err)))
 	}
-	// Keep failed checks only, as Trivy's CLI does (result.Filter without
-	// --include-non-failures): passed checks are not findings, and SARIF would turn them
-	// into code-scanning alerts.
+	// Trivy's CLI filter (pkg/result.FilterResult with its defaults: every severity, no
+	// ignore file): duplicate findings merged, only failed checks kept (passed ones are
+	// not findings, and SARIF would turn them into alerts), vulnerabilities in Trivy's
+	// order (package, severity, ID), so reports are stable from run to run. Exceptions
+	// and VEX are the policy's job, not done here.
+	checks := 0
+	var all []dbTypes.Severity
+	for i := range dbTypes.SeverityNames {
+		all = append(all, dbTypes.Severity(i))
+	}
 	for i := range rep.Results {
-		rep.Results[i].Misconfigurations = slices.DeleteFunc(rep.Results[i].Misconfigurations, func(m types.DetectedMisconfiguration) bool {
-			return m.Status != types.MisconfStatusFailure
-		})
+		if err := result.FilterResult(ctx, &rep.Results[i], result.IgnoreConfig{}, result.FilterOptions{Severities: all}); err != nil {
+			return nil, fmt.Errorf("scan %s: %v", img.Reference, err)
+		}
+		if ms := rep.Results[i].MisconfSummary; ms != nil && rep.Results[i].Class == types.ClassConfig {
+			checks += ms.Successes + ms.Failures
+		}
 	}
 	res := &Result{trivy: rep}
 	res.Scan = convert(rep, img, s.db)
 	res.StartedAt, res.FinishedAt = started, time.Now()
+	res.BestPracticeChecks = checks
 	return res, nil
+}
+
+// javaDBHint turns a failure to get the Java DB (which Trivy fetches when a layer
+// holds a .jar) into what to do about it; other messages (msg) are returned as they are.
+func javaDBHint(err error, msg string) string {
+	full := err.Error()
+	var le layerError
+	if errors.As(err, &le) {
+		full = le.err.Error()
+	}
+	if strings.Contains(full, "skip-java-db-update") {
+		return "the image holds .jar files and the cache has no Java DB, which --skip-db-update does not let the scan download: run 'docker secscan db update --java-db' (with --java-db-repository for a mirror)"
+	}
+	if strings.Contains(strings.ToLower(full), "java db") || strings.Contains(full, "trivy-java-db") {
+		return "the image holds .jar files and the Java DB is not available (" + registryCause(err) + "): run 'docker secscan db update --java-db' (with --java-db-repository for a mirror)"
+	}
+	return msg
 }
 
 // ScanOptions are the options `trivy image --scanners vuln` computes from its flag
@@ -440,6 +467,32 @@ func suppress(rep types.Report, sup []Suppression) types.Report {
 // Trivy returns Trivy's report of the scan as JSON (the whole types.Report, with
 // packages), for RenderJSON in another process.
 func (r *Result) Trivy() ([]byte, error) { return json.Marshal(r.trivy) }
+
+// Rename makes the report name the image as ref (with these repo tags and digests),
+// as a scan under that reference would: the artifact name, the reference, and the
+// targets Trivy derives from the artifact name ("NAME (alpine 3.9.4)" for OS packages,
+// NAME for the image-config checks). A scan is cached by image ID, so the same image
+// pushed under another name reuses it.
+func (r *Result) Rename(ref string, repoTags, repoDigests []string) {
+	old := r.trivy.ArtifactName
+	if ref == "" || ref == old {
+		return
+	}
+	r.trivy.ArtifactName = ref
+	r.trivy.Metadata.RepoTags, r.trivy.Metadata.RepoDigests = repoTags, repoDigests
+	if n, err := imgname.ParseReference(ref); err == nil {
+		r.trivy.Metadata.Reference = n
+	}
+	r.trivy.Results = slices.Clone(r.trivy.Results)
+	for i, res := range r.trivy.Results {
+		switch {
+		case res.Target == old:
+			r.trivy.Results[i].Target = ref
+		case strings.HasPrefix(res.Target, old+" ("):
+			r.trivy.Results[i].Target = ref + strings.TrimPrefix(res.Target, old)
+		}
+	}
+}
 
 // ResultFromTrivy rebuilds a Result that can Write from Trivy's report JSON (as
 // `trivy convert` does).

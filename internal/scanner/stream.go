@@ -16,6 +16,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aquasecurity/trivy/pkg/cache"
 	"github.com/aquasecurity/trivy/pkg/fanal/analyzer"
@@ -30,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docker-secscan/docker-secscan/internal/dockerarchive"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 )
 
 // trivyArtifactVersion is the artifactVersion constant of Trivy's image artifact
@@ -112,7 +114,7 @@ func hashStrings(hs []v1.Hash) []string {
 // configPath is where the config of an image analysed before is kept, so that a
 // re-scan against a new DB needs no image export when every layer is in the layer cache.
 func (s *Scanner) configPath(id string) string {
-	return filepath.Join(s.opts.DB.CacheDir, "image-configs", strings.TrimPrefix(id, "sha256:")+".json")
+	return filepath.Join(s.opts.DB.CacheDir, engine.ImageConfigDir, strings.TrimPrefix(id, "sha256:")+".json")
 }
 
 // cachedConfig returns the cached config of image id, checked against the ID (its digest).
@@ -127,6 +129,8 @@ func (s *Scanner) cachedConfig(id string) ([]byte, error) {
 	if digestOf(raw) != id {
 		return nil, fmt.Errorf("cached config of %s is damaged", id)
 	}
+	now := time.Now() // pruning goes by last use
+	_ = os.Chtimes(s.configPath(id), now, now)
 	return raw, nil
 }
 
@@ -325,13 +329,13 @@ func (s *Scanner) analyseLayer(ctx context.Context, r io.Reader, p *layerPlan) (
 		return composite.CreateLink(types, "", filePath, tmp)
 	})
 	if err := eg.Wait(); err != nil {
-		return ftypes.BlobInfo{}, fmt.Errorf("analyse a layer: %v", rootCause(err))
+		return ftypes.BlobInfo{}, layerError{err}
 	}
 	if walkErr != nil {
 		return ftypes.BlobInfo{}, fmt.Errorf("read a layer of the image archive: %v", rootCause(walkErr))
 	}
 	if err := p.analyzer.PostAnalyze(ctx, composite, result, opts); err != nil {
-		return ftypes.BlobInfo{}, fmt.Errorf("analyse a layer: %v", rootCause(err))
+		return ftypes.BlobInfo{}, layerError{err}
 	}
 	result.Sort()
 	blob := ftypes.BlobInfo{
@@ -350,10 +354,17 @@ func (s *Scanner) analyseLayer(ctx context.Context, r io.Reader, p *layerPlan) (
 		BuildInfo:         result.BuildInfo,
 	}
 	if err := p.handlers.PostHandle(ctx, result, &blob); err != nil {
-		return ftypes.BlobInfo{}, fmt.Errorf("analyse a layer: %v", rootCause(err))
+		return ftypes.BlobInfo{}, layerError{err}
 	}
 	return blob, nil
 }
+
+// layerError is a failed layer analysis: its message is the root cause, its chain
+// (Error of the whole, via Unwrap) keeps Trivy's context for javaDBHint.
+type layerError struct{ err error }
+
+func (e layerError) Error() string { return "analyse a layer: " + rootCause(e.err) }
+func (e layerError) Unwrap() error { return e.err }
 
 type countingReader struct {
 	r io.Reader
