@@ -68,7 +68,8 @@ func run() int {
 			if err := json.NewEncoder(os.Stdout).Encode(engine.ScanReady{NeedImage: need}); err != nil {
 				return nil, err
 			}
-			return os.NewFile(3, "image archive"), nil
+			// Large reads: the archive is the whole image, read once.
+			return bufio.NewReaderSize(os.NewFile(3, "image archive"), 1<<20), nil
 		})
 	case engine.CmdRender:
 		var req engine.RenderRequest
@@ -132,7 +133,7 @@ func openArchive(path string) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(f)
+	br := bufio.NewReaderSize(f, 1<<20)
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		return gzip.NewReader(br)
 	}

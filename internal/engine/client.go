@@ -127,6 +127,7 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 		}
 		defer archiveW.Close()
 		cmd.ExtraFiles = []*os.File{archiveR}
+		growPipe(archiveW)
 	}
 	if err := cmd.Start(); err != nil {
 		if archiveR != nil {
@@ -175,7 +176,7 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 				if exportErr = e.err; e.rc != nil {
 					src := &readErrRecorder{r: e.rc}
 					// A write error means the engine stopped reading; its answer says why.
-					_, _ = io.Copy(archiveW, src)
+					_, _ = io.CopyBuffer(archiveW, src, make([]byte, 1<<20))
 					exportErr = src.err
 					e.rc.Close()
 				}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -256,45 +257,54 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// ingestLayer reads one uncompressed layer. diffID is the layer's diff ID when known
-// before reading ("" otherwise); it is checked against the content either way.
-// compressed is the digest of the compressed blob it came from ("" for none), which
-// Trivy records as the layer digest.
+// ingestLayer reads one uncompressed layer. diffID is the layer's diff ID when the
+// archive names it (the blob digest of the OCI layout, or the v1 ID of the legacy
+// layout, see dockerarchive.LegacyLayerDiffID), "" otherwise: the layer is then hashed
+// as it is read to learn its diff ID. A named layer is not hashed again (that would
+// cost a core for a second per GB, on the path every byte of the image takes): the
+// names come from the daemon, and the config they derive from is checked against the
+// image ID. compressed is the digest of the compressed blob it came from ("" for
+// none), which Trivy records as the layer digest.
 func (s *Scanner) ingestLayer(ctx context.Context, r io.Reader, diffID, compressed string, p *layerPlan, out *ingested) error {
-	h := sha256.New()
-	tee := io.TeeReader(r, h)
 	analyse := len(p.missing) > 0 || len(p.diffIDs) == 0
+	var h hash.Hash
 	if diffID != "" {
 		_, analyse = p.missing[diffID]
+	} else {
+		h = sha256.New()
+		r = io.TeeReader(r, h)
 	}
 	var blob ftypes.BlobInfo
 	if analyse {
 		var err error
-		if blob, err = s.analyseLayer(ctx, tee, p); err != nil {
+		if blob, err = s.analyseLayer(ctx, r, p); err != nil {
 			return err
 		}
 	}
-	n, err := io.Copy(io.Discard, tee)
+	if !analyse && h == nil {
+		out.seen[diffID] = true
+		slog.Debug("Layer found in the layer cache: not analysed", "diff_id", diffID)
+		return nil // the archive reader skips the rest of the layer
+	}
+	n, err := io.Copy(io.Discard, r)
 	if err != nil {
 		return fmt.Errorf("read the image archive: %v", err)
 	}
-	got := "sha256:" + hex.EncodeToString(h.Sum(nil))
-	if diffID != "" && got != diffID {
-		return fmt.Errorf("layer %s of the image archive has content %s: the archive is damaged", diffID, got)
+	got := diffID
+	if h != nil {
+		got = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	}
 	out.seen[got] = true
 	if !analyse {
 		slog.Debug("Layer found in the layer cache: not analysed", "diff_id", got)
-	} else {
-		slog.Debug("Layer analysed", "diff_id", got, "bytes", n+blob.Size)
+		return nil
 	}
-	if analyse {
-		if _, want := p.missing[got]; want || len(p.diffIDs) == 0 {
-			blob.DiffID = got
-			blob.Digest = compressed
-			blob.Size += n
-			out.blobs[got] = blob
-		}
+	slog.Debug("Layer analysed", "diff_id", got, "bytes", n+blob.Size)
+	if _, want := p.missing[got]; want || len(p.diffIDs) == 0 {
+		blob.DiffID = got
+		blob.Digest = compressed
+		blob.Size += n
+		out.blobs[got] = blob
 	}
 	return nil
 }
