@@ -40,6 +40,9 @@ func (o *publishOptions) addFlags(fs *pflag.FlagSet) {
 // A malformed connection string is a configuration error: it fails the run before
 // any work (the user asked to publish), naming where it came from but not its value.
 func (o *publishOptions) connection() (publish.ConnectionString, bool, error) {
+	if o.timeout <= 0 {
+		return publish.ConnectionString{}, false, fmt.Errorf("--publish-timeout %s: give a positive duration, e.g. 10s", o.timeout)
+	}
 	s, from := o.connectionString, "--appinsights-connection-string"
 	if s == "" {
 		s, from = os.Getenv("APPLICATIONINSIGHTS_CONNECTION_STRING"), "APPLICATIONINSIGHTS_CONNECTION_STRING"
@@ -52,9 +55,6 @@ func (o *publishOptions) connection() (publish.ConnectionString, bool, error) {
 			return publish.ConnectionString{}, false, fmt.Errorf("--publish-required, but no Application Insights connection string is set (--appinsights-connection-string or APPLICATIONINSIGHTS_CONNECTION_STRING)")
 		}
 		return publish.ConnectionString{}, false, nil
-	}
-	if o.timeout <= 0 {
-		return publish.ConnectionString{}, false, fmt.Errorf("--publish-timeout %s: give a positive duration, e.g. 10s", o.timeout)
 	}
 	cs, err := publish.ParseConnectionString(s)
 	if err != nil {

@@ -435,8 +435,15 @@ func yamlError(name string, err error) error {
 		if want == "" {
 			want = "a " + m[3]
 		}
+		got := m[1]
+		switch {
+		case strings.HasPrefix(got, "map["):
+			got = "a mapping"
+		case strings.HasPrefix(got, "[]"):
+			got = "a list"
+		}
 		fe.Key = strings.ToLower(m[2][strings.Index(m[2], ".")+1:])
-		fe.Msg = fmt.Sprintf("wrong type (%s): want %s", m[1], want)
+		fe.Msg = fmt.Sprintf("wrong type (%s): want %s", got, want)
 	}
 	if strings.Contains(fe.Msg, "already defined at") {
 		fe.Msg = "duplicate key: " + fe.Msg
@@ -445,7 +452,7 @@ func yamlError(name string, err error) error {
 }
 
 // typeErr is go-yaml's type mismatch message.
-var typeErr = regexp.MustCompile(`cannot unmarshal (\S+) into Go struct field (\S+) of type (\S+)`)
+var typeErr = regexp.MustCompile(`cannot unmarshal (.+?) into Go struct field (\S+) of type (\S+)`)
 
 // go-yaml formats errors as "[line:column] message" followed by the source excerpt.
 var yamlPos = regexp.MustCompile(`^\[(\d+):(\d+)\] ([^\n]*)`)

@@ -188,3 +188,10 @@ func FuzzParseOpenVEX(f *testing.F) {
 		}
 	})
 }
+
+func TestTypeErrorsNameTheKeyNotGoTypes(t *testing.T) {
+	_, err := Parse("p.yaml", []byte("gate:\n  block:\n    x: 1\n"), time.Now())
+	if err == nil || strings.Contains(err.Error(), "interface") || !strings.Contains(err.Error(), "p.yaml:") {
+		t.Fatalf("want a one-line error without Go type names, got %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/aquasecurity/trivy/pkg/types"
 
@@ -64,9 +65,15 @@ func bestPracticeFindings(r types.Result) []report.Finding {
 		// Every spelling of the Trivy ID users meet: DS-0026 (Trivy 0.74), DS026
 		// (older Trivy, .trivyignore files), AVD-DS-0026 (the AVD ID).
 		aliases = append(aliases, trivyIDForms(m.ID, m.AVDID)...)
+		// Trivy's message says which instruction failed (e.g. which ENV variable names
+		// a secret): without it, several failures of one check read alike.
+		title := m.Title
+		if m.Message != "" && m.Message != m.Title {
+			title += ": " + strings.Join(strings.Fields(m.Message), " ")
+		}
 		out = append(out, report.Finding{
 			Kind: report.KindBestPractice, VulnerabilityID: id, Aliases: aliases,
-			Severity: severity(m.Severity), Title: m.Title, PrimaryURL: m.PrimaryURL,
+			Severity: severity(m.Severity), Title: title, PrimaryURL: m.PrimaryURL,
 			Target: r.Target, Class: string(r.Class), Type: string(r.Type),
 		})
 	}
