@@ -145,7 +145,7 @@ func TestActionStepsRunAsShell(t *testing.T) {
 	}
 	ghOut := filepath.Join(t.TempDir(), "output")
 	base := map[string]string{
-		"INPUT_SEVERITY_THRESHOLD": "HIGH", "INPUT_RUN_QUALITY_CHECKS": "true", "INPUT_BUILD_ARGS": "",
+		"INPUT_SEVERITY_THRESHOLD": "", "INPUT_RUN_QUALITY_CHECKS": "true", "INPUT_BUILD_ARGS": "",
 		"INPUT_PUSH": "true", "INPUT_POLICY": "", "INPUT_MODE": "block", "APPLICATIONINSIGHTS_CONNECTION_STRING": "",
 		"REPORT_DIR": t.TempDir(), "GITHUB_OUTPUT": ghOut,
 		// The gate needs the fixture DB: the action's users get Trivy's default DB.
@@ -177,6 +177,14 @@ func TestActionStepsRunAsShell(t *testing.T) {
 	r = runStep(step("Build, gate, push and publish"), with(map[string]string{"INPUT_IMAGE_NAME": clean, "INPUT_CONTEXT": appContext(t, "1.1.20-r5", "")}))
 	if r.code != 0 || !registryHasTag(t, env.Registry, "e2e/action", "2") {
 		t.Fatalf("a clean image passes and is pushed: %s", r)
+	}
+	// The team's policy decides when the workflow sets no threshold: the action must
+	// not impose HIGH over the policy's gate.block.
+	pol := writeFile(t, t.TempDir(), "p.yaml", "gate:\n  block: LOW\n")
+	strict := env.Registry + "/e2e/action:3"
+	r = runStep(step("Build, gate, push and publish"), with(map[string]string{"INPUT_IMAGE_NAME": strict, "INPUT_CONTEXT": appContext(t, "1.1.20-r5", ""), "INPUT_POLICY": pol}))
+	if r.code != 0 || !strings.Contains(r.stderr, "of severity LOW or higher") {
+		t.Fatalf("the policy's gate.block must apply when severity-threshold is not set: %s", r)
 	}
 	out, _ := os.ReadFile(ghOut)
 	m := regexp.MustCompile(`scan-report-path=(\S+)`).FindStringSubmatch(string(out))

@@ -1,12 +1,14 @@
 package plugin
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,28 +166,102 @@ func buildTags(args []string) (tags []string, iidfile, metadataFile string) {
 	return tags, iidfile, metadataFile
 }
 
+// buildQuiet reports whether the docker build arguments ask for quiet output (-q,
+// --quiet, or q in a cluster of short flags such as -qt).
+func buildQuiet(args []string) bool {
+	for _, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--quiet" || a == "--quiet=true":
+			return true
+		case strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--"):
+			for _, c := range a[1:] {
+				if c == 'q' {
+					return true
+				}
+				if strings.ContainsRune(buildValueShorthands, c) {
+					break // the rest is a value
+				}
+			}
+		}
+	}
+	return false
+}
+
 // pushingOutput returns the build argument that would make BuildKit push the image
-// itself (--output type=registry, push=true, buildx's --push is ours), or "".
+// itself (an --output that pushes, see outputPushes; buildx's --push is ours), or "".
 func pushingOutput(args []string) string {
 	for i := 0; i < len(args); i++ {
-		a, v := args[i], ""
+		a := args[i]
+		var vals []string
 		switch {
 		case a == "--":
 			return ""
-		case a == "-o" || a == "--output":
+		case a == "--output" || a == "-o":
 			if i+1 < len(args) {
-				v = args[i+1]
+				vals = append(vals, args[i+1])
 			}
 		case strings.HasPrefix(a, "--output="):
-			v = strings.TrimPrefix(a, "--output=")
-		case strings.HasPrefix(a, "-o") && !strings.HasPrefix(a, "--"):
-			v = strings.TrimPrefix(strings.TrimPrefix(a, "-o"), "=")
+			vals = append(vals, strings.TrimPrefix(a, "--output="))
+		case strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--"):
+			// A cluster of short flags (pflag's rules): "-qo VALUE", "-qoVALUE",
+			// "-o=VALUE". Flags that take a value end the cluster.
+			cluster := a[1:]
+			for j := 0; j < len(cluster); j++ {
+				if !strings.ContainsRune(buildValueShorthands, rune(cluster[j])) {
+					continue
+				}
+				v := strings.TrimPrefix(cluster[j+1:], "=")
+				if v == "" && i+1 < len(args) && cluster[j+1:] == "" {
+					v = args[i+1]
+				}
+				if cluster[j] == 'o' {
+					vals = append(vals, v)
+				}
+				break
+			}
 		}
-		if strings.Contains(v, "type=registry") || strings.Contains(v, "push=true") {
-			return a + " " + v
+		for _, v := range vals {
+			if outputPushes(v) {
+				return a + " " + v
+			}
 		}
 	}
 	return ""
+}
+
+// outputPushes reports whether a --output value makes the builder push: type=registry,
+// or push= set to any Go boolean that is true, as BuildKit reads it; keys are matched
+// regardless of case, as buildx does, and the value is CSV, as buildx parses it. A
+// value that cannot be parsed and mentions pushing counts as pushing (fail closed).
+func outputPushes(v string) bool {
+	r := csv.NewReader(strings.NewReader(v))
+	r.TrimLeadingSpace = true
+	r.LazyQuotes = true
+	fields, err := r.Read()
+	if err != nil {
+		l := strings.ToLower(v)
+		return strings.Contains(l, "push") || strings.Contains(l, "registry")
+	}
+	for _, f := range fields {
+		k, val, ok := strings.Cut(f, "=")
+		if !ok {
+			continue
+		}
+		k, val = strings.ToLower(strings.TrimSpace(k)), strings.TrimSpace(val)
+		switch k {
+		case "type":
+			if strings.EqualFold(val, "registry") {
+				return true
+			}
+		case "push":
+			if b, err := strconv.ParseBool(val); err != nil || b {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func orNone(s []string) []string {
@@ -210,6 +286,8 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 		return failed(fmt.Errorf("%v: run 'docker secscan build --help'", err))
 	}
 	tags, iidfile, metadataFile := buildTags(theirs)
+	// As `docker build -q`: stdout is the image ID alone.
+	opts.reportToStderr = buildQuiet(theirs)
 	var refs []reference.NamedTagged
 	for _, t := range tags {
 		named, err := daemon.ParseReference(t)

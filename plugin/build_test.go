@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +43,62 @@ func TestSplitBuildArgs(t *testing.T) {
 	}
 	if !fs.Changed("severity-threshold") || !fs.Changed("ignore-unfixed") || !fs.Changed("best-practices") || !push {
 		t.Error("build's own flags are not seen as set: the policy would ignore them")
+	}
+}
+
+func TestPushingOutputsAreRefused(t *testing.T) {
+	pushing := [][]string{
+		{"-o", "type=registry,name=r/a:1"},
+		{"--output", "type=image,name=r/a:1,push=true"},
+		{"--output=type=image,name=r/a:1,push=1"},
+		{"-o", "type=image,name=r/a:1,push=True"},
+		{"-o", "type=image,name=r/a:1,PUSH=t"},
+		{"-o", "TYPE=registry,name=r/a:1"},
+		{"-o", `type=image,"name=r/a:1,r/a:2",push=t`},
+		{"-qo", "type=registry,name=r/a:1"},
+		{"-qotype=registry,name=r/a:1"},
+		{"-o=type=registry"},
+		{"-otype=image,push=yes-please"},
+		{"-t", "x:1", "-q", "-o", "type=image,push=true", "."},
+	}
+	for _, args := range pushing {
+		if pushingOutput(args) == "" {
+			t.Errorf("%q pushes: it must be refused", args)
+		}
+	}
+	fine := [][]string{
+		{"-o", "type=docker"},
+		{"-o", "./out"},
+		{"--output", "type=image,name=r/a:1,push=false"},
+		{"-qt", "registry/app:1", "."},
+		{"-t", "x:1", "--", "-o", "type=registry"},
+		{"-f", "Dockerfile.push", "."},
+	}
+	for _, args := range fine {
+		if got := pushingOutput(args); got != "" {
+			t.Errorf("%q does not push, refused as %q", args, got)
+		}
+	}
+}
+
+func TestBuildQuiet(t *testing.T) {
+	for args, want := range map[string]bool{
+		"-q .": true, "--quiet .": true, "-qt app:1 .": true, "-t app:1 -q .": true,
+		"-t q .": false, "-tq .": false, ". -- -q": false, "-t app:1 .": false,
+	} {
+		if got := buildQuiet(strings.Fields(args)); got != want {
+			t.Errorf("buildQuiet(%s) = %v, want %v", args, got, want)
+		}
+	}
+}
+
+func TestReportToDevStdoutKeepsTheFileBehindIt(t *testing.T) {
+	for p, want := range map[string]int{"/dev/stdout": 1, "/dev/stderr": 2, "/dev/fd/5": 5, "/proc/self/fd/7": 7} {
+		if fd, ok := fdPath(p); !ok || fd != want {
+			t.Errorf("fdPath(%s) = %d, %v", p, fd, ok)
+		}
+	}
+	if _, ok := fdPath("/tmp/report.json"); ok {
+		t.Error("a plain path is no descriptor")
 	}
 }

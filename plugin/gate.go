@@ -106,7 +106,12 @@ func printVerdict(w io.Writer, v policy.Verdict) {
 // --report FORMAT=PATH, each atomically; on GitHub Actions it also appends the Markdown
 // summary to $GITHUB_STEP_SUMMARY and sets the scan-report-path output.
 func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, opts *gateOptions) error {
-	color := (opts.output == "" || opts.output == "-") && dockerCli.Out().IsTerminal()
+	toStdout := opts.output == "" || opts.output == "-"
+	stream := dockerCli.Out()
+	if toStdout && opts.reportToStderr {
+		stream = dockerCli.Err()
+	}
+	color := toStdout && stream.IsTerminal()
 	main, err := renderReport(ctx, out, opts.format, opts.ci, color)
 	if err != nil {
 		return err
@@ -127,7 +132,7 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 			return err
 		}
 		written = append([]string{opts.output}, written...)
-	} else if _, err := dockerCli.Out().Write(main); err != nil {
+	} else if _, err := stream.Write(main); err != nil {
 		return fmt.Errorf("write the report to stdout: %v (use -o FILE to keep it)", err)
 	}
 	for _, p := range written {

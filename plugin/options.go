@@ -77,17 +77,20 @@ var reportFormats = append([]string{"table", "secscan-json"}, engine.Formats...)
 
 // gateOptions are the scan, report and policy flags shared by scan and push.
 type gateOptions struct {
-	db            dbOptions
-	format        string
-	output        string
-	policyFile    string
-	vex           []string
-	threshold     string
-	ignoreUnfixed bool
-	mode          string
-	bestPractices string
-	reports       []string
-	publish       publishOptions
+	db     dbOptions
+	format string
+	output string
+	// reportToStderr sends the main report to stderr when it would go to stdout
+	// (`docker secscan build -q`, whose stdout is the image ID only).
+	reportToStderr bool
+	policyFile     string
+	vex            []string
+	threshold      string
+	ignoreUnfixed  bool
+	mode           string
+	bestPractices  string
+	reports        []string
+	publish        publishOptions
 
 	// Set by resolvePolicy.
 	reportSpecs []reportSpec

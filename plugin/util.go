@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/docker/cli/cli"
@@ -83,6 +84,15 @@ func checkOutputPath(flag, path string) error {
 // a rename, so a reader never sees half a report. A symbolic link is followed (its
 // target is replaced); a device or pipe (/dev/stdout) is written directly.
 func writeFileAtomic(path string, data []byte) error {
+	// /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N: the descriptor this process
+	// already has, written as a stream at its own offset (never the file behind it
+	// replaced, which would wipe a log the shell appends to).
+	if fd, ok := fdPath(path); ok {
+		if _, err := os.NewFile(uintptr(fd), path).Write(data); err != nil {
+			return fmt.Errorf("write report %s: %v", path, err)
+		}
+		return nil
+	}
 	if resolved, err := filepath.EvalSymlinks(path); err == nil {
 		path = resolved
 	}
@@ -115,4 +125,19 @@ func newEngine(dockerCli command.Cli) (*engine.Client, error) {
 		return nil, err
 	}
 	return &engine.Client{Path: p, Stderr: dockerCli.Err(), Debug: debugEngine}, nil
+}
+
+// fdPath returns the file descriptor a path names when it is one of this process's
+// own: /dev/stdout (1), /dev/stderr (2), /dev/fd/N, /proc/self/fd/N.
+func fdPath(path string) (int, bool) {
+	switch p := filepath.Clean(path); {
+	case p == "/dev/stdout":
+		return 1, true
+	case p == "/dev/stderr":
+		return 2, true
+	case strings.HasPrefix(p, "/dev/fd/") || strings.HasPrefix(p, "/proc/self/fd/"):
+		n, err := strconv.Atoi(p[strings.LastIndex(p, "/")+1:])
+		return n, err == nil && n >= 0
+	}
+	return 0, false
 }
