@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -352,4 +354,27 @@ func validateSARIF(t *testing.T, path string) {
 		t.Fatalf("%s does not validate against SARIF 2.1.0: %v", path, err)
 	}
 	t.Log("SARIF report validates against the SARIF 2.1.0 schema")
+}
+
+// TestBuildPushOfSeveralTagsPublishesEachTag: one scanned image pushed under two tags
+// gives one event per push, each naming its own tag.
+func TestBuildPushOfSeveralTagsPublishesEachTag(t *testing.T) {
+	needTestdata(t)
+	in := newIngestion(t)
+	a, b := env.Registry+"/e2e/tags:a", env.Registry+"/e2e/tags:b"
+	envv := []string{"APPLICATIONINSIGHTS_CONNECTION_STRING=" + in.connectionString()}
+	r := docker(t, envv, secscanArgs("build", "-t", a, "-t", b, "--push", appContext(t, "1.1.20-r5", ""))...)
+	if r.code != 0 {
+		t.Fatalf("build --push: %s", r)
+	}
+	events := in.take()
+	var got []string
+	for _, e := range events {
+		_, p, _ := eventData(t, e)
+		got = append(got, p["image.reference"])
+	}
+	sort.Strings(got)
+	if want := []string{a, b}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("events name %v, want one per tag %v", got, want)
+	}
 }

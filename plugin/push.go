@@ -111,6 +111,7 @@ func decide(ctx context.Context, dockerCli command.Cli, name string, out *scanOu
 // after a failed scan that the policy let through).
 func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.NamedTagged, id string, out *scanOutcome, opts *gateOptions) (int, error) {
 	familiar := reference.FamiliarString(tagged)
+	out = namedAs(out, familiar)
 	stderr := dockerCli.Err()
 	// Scan what you push: the tag must still name the scanned image.
 	now, err := daemon.Resolve(ctx, dockerCli.Client(), familiar)
@@ -167,4 +168,18 @@ func publishAnyway(ctx context.Context, dockerCli command.Cli, out *scanOutcome,
 	if err := publishOutcome(ctx, dockerCli, out, opts, digest, pushed); err != nil {
 		fmt.Fprintf(dockerCli.Err(), "WARNING: %v\n", err)
 	}
+}
+
+// namedAs returns the outcome with its scan naming the image as ref (a build pushes one
+// scanned image under each of its tags: each push publishes its own tag), or out itself
+// when it already does (or is nil).
+func namedAs(out *scanOutcome, ref string) *scanOutcome {
+	if out == nil || out.result == nil || out.result.Scan.Image.Reference == ref {
+		return out
+	}
+	o := *out
+	r := *out.result
+	r.Scan.Rename(ref)
+	o.result = &r
+	return &o
 }

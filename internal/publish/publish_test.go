@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -253,7 +256,7 @@ func TestNonAcknowledgingOKIsAFailure(t *testing.T) {
 	}
 }
 
-func TestRetryStopsAtFirstFailureAndConcurrentRetriesSendOnce(t *testing.T) {
+func TestRetryTriesADeadEndpointOnceAndConcurrentRetriesSendOnce(t *testing.T) {
 	cs, _ := ParseConnectionString(ikey)
 	dir := t.TempDir()
 	s := &Sender{SpoolDir: dir, Timeout: 200 * time.Millisecond}
@@ -264,14 +267,21 @@ func TestRetryStopsAtFirstFailureAndConcurrentRetriesSendOnce(t *testing.T) {
 	if s.Pending() != 3 {
 		t.Fatalf("pending %d", s.Pending())
 	}
-	start := time.Now()
+	before := sumInts(attempts(t, dir))
 	if sent, left, err := s.Retry(context.Background()); sent != 0 || left != 3 || err == nil {
 		t.Fatalf("retry against a dead endpoint: sent=%d left=%d err=%v", sent, left, err)
 	}
-	if time.Since(start) > 2*time.Second {
-		t.Fatalf("retry kept trying after the first failure")
+	if n := sumInts(attempts(t, dir)) - before; n != 1 {
+		t.Fatalf("a dead endpoint should be tried once per retry, tried %d times", n)
 	}
-	in := newIngestion(t)
+	// A spooled event for a live endpoint is not held back by the dead one's.
+	in := newIngestion(t, http.StatusInternalServerError) // fails once, then accepts
+	if err := s.Publish(context.Background(), in.srv.URL+"/v2/track", Envelope(event(1), cs, time.Now())); err == nil {
+		t.Fatal("the first send to the live endpoint should fail (and be spooled)")
+	}
+	if sent, left, _ := s.Retry(context.Background()); sent != 1 || left != 3 || in.count() != 1 {
+		t.Fatalf("retry: sent=%d left=%d delivered=%d, want the live endpoint's event sent and the dead one's 3 left", sent, left, in.count())
+	}
 	rewriteSpool(t, dir, down, in.srv.URL+"/v2/track")
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {
@@ -279,9 +289,33 @@ func TestRetryStopsAtFirstFailureAndConcurrentRetriesSendOnce(t *testing.T) {
 		go func() { defer wg.Done(); (&Sender{SpoolDir: dir, Timeout: time.Second}).Retry(context.Background()) }()
 	}
 	wg.Wait()
-	if in.count() != 3 || s.Pending() != 0 {
-		t.Fatalf("concurrent retries delivered %d events (want 3), %d left", in.count(), s.Pending())
+	if in.count() != 4 || s.Pending() != 0 {
+		t.Fatalf("the live endpoint got %d events (want 1 + the 3 spooled), %d left", in.count(), s.Pending())
 	}
+}
+
+// attempts returns the Attempts of the spooled events, by file name.
+func attempts(t *testing.T, dir string) []int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	sort.Strings(files)
+	var out []int
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		var sp spooled
+		if err := json.Unmarshal(b, &sp); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out = append(out, sp.Attempts)
+	}
+	return out
+}
+
+func sumInts(xs []int) (n int) {
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }
 
 // BenchmarkEnvelope measures building the event of a scan with 3,000 findings.

@@ -83,9 +83,11 @@ func (s *Sender) Publish(ctx context.Context, trackURL string, env *contracts.En
 }
 
 // Retry sends every spooled event again, oldest first, deleting each one only once the
-// service accepted it; it stops at the first failure (the endpoint is likely still
-// down). An event that failed MaxAttempts times is moved to SpoolDir/failed. It
-// returns how many were sent and how many are still spooled.
+// service accepted it. After a failure, the other events for the same endpoint wait for
+// the next run (it is likely still down: one timeout per endpoint, not per event);
+// events for other endpoints are still sent. An event that failed MaxAttempts times is
+// moved to SpoolDir/failed. It returns how many were sent and how many are still
+// spooled.
 func (s *Sender) Retry(ctx context.Context) (sent, left int, err error) {
 	unlock, lerr := s.lock()
 	if lerr != nil {
@@ -95,7 +97,8 @@ func (s *Sender) Retry(ctx context.Context) (sent, left int, err error) {
 	files, _ := filepath.Glob(filepath.Join(s.SpoolDir, "*.json"))
 	sort.Strings(files)
 	var errs []string
-	for i, f := range files {
+	down := map[string]bool{} // endpoints that failed in this run: later events wait
+	for _, f := range files {
 		b, rerr := os.ReadFile(f)
 		if rerr != nil {
 			left++
@@ -108,7 +111,12 @@ func (s *Sender) Retry(ctx context.Context) (sent, left int, err error) {
 			errs = append(errs, filepath.Base(f)+" is unreadable, renamed to .bad")
 			continue
 		}
+		if down[sp.TrackURL] {
+			left++ // its endpoint just failed: not tried again in this run
+			continue
+		}
 		if perr := s.post(ctx, sp.TrackURL, sp.Envelope); perr != nil {
+			down[sp.TrackURL] = true
 			sp.Attempts++
 			sp.LastErr = perr.Error()
 			if sp.Attempts >= MaxAttempts {
@@ -122,8 +130,7 @@ func (s *Sender) Retry(ctx context.Context) (sent, left int, err error) {
 				left++
 			}
 			errs = append(errs, perr.Error())
-			left += len(files) - i - 1
-			break
+			continue
 		}
 		if rerr := os.Remove(f); rerr != nil {
 			errs = append(errs, rerr.Error())
