@@ -205,3 +205,30 @@ func TestHooksThroughASymlinkedConfig(t *testing.T) {
 		t.Fatalf("disable did not restore features.hooks: %s", b)
 	}
 }
+
+// TestHooksDisableRestoresTheSwitchDespiteOtherPlugins: features.hooks goes back to
+// what it was when the other plugins with hooks were already there at enable, and stays
+// on (with a note) when one declared hooks since.
+func TestHooksDisableRestoresTheSwitchDespiteOtherPlugins(t *testing.T) {
+	cfg := configWithAuth(t, "registry.example.com", "u", "p")
+	path := filepath.Join(cfg, "config.json")
+	orig := "{\n\t\"features\": {\n\t\t\"hooks\": \"false\"\n\t},\n\t\"plugins\": {\n\t\t\"debug\": {\n\t\t\t\"hooks\": \"build\"\n\t\t}\n\t}\n}\n"
+	os.WriteFile(path, []byte(orig), 0o600)
+	for _, c := range []string{"enable", "disable"} {
+		if r := dockerWith(t, cfg, nil, "secscan", "hooks", c); r.code != 0 {
+			t.Fatalf("%s: %s", c, r)
+		}
+	}
+	if b, _ := os.ReadFile(path); string(b) != orig {
+		t.Fatalf("enable then disable should give back the file as it was:\n%s", b)
+	}
+	if r := dockerWith(t, cfg, nil, "secscan", "hooks", "enable"); r.code != 0 {
+		t.Fatal(r)
+	}
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(b), `"debug": {`, `"late": {"hooks": "push"}, "debug": {`, 1)), 0o600)
+	r := dockerWith(t, cfg, nil, "secscan", "hooks", "disable")
+	if b, _ := os.ReadFile(path); r.code != 0 || !strings.Contains(r.stderr, "late") || !strings.Contains(string(b), `"hooks": "true"`) {
+		t.Fatalf("a plugin that declared hooks since keeps them on, with a note: %s\n%s", r, b)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,10 +56,12 @@ features.hooks and plugins.secscan.hooks and keep every other setting as it was.
 				if previous == "" {
 					previous = "(absent)"
 				}
+				others := pluginsWithHooks(cfgPath())
 				edits = append(edits,
 					dockerconfig.Edit{Path: []string{"features", "hooks"}, Value: "true"},
-					dockerconfig.Edit{Path: []string{"plugins", "secscan", hookFeatureKey}, Value: previous})
-				if others := pluginsWithHooks(cfgPath()); len(others) > 0 {
+					dockerconfig.Edit{Path: []string{"plugins", "secscan", hookFeatureKey}, Value: previous},
+					dockerconfig.Edit{Path: []string{"plugins", "secscan", hookOthersKey}, Value: strings.Join(others, ",")})
+				if len(others) > 0 {
 					fmt.Fprintf(dockerCli.Err(), "note: features.hooks is now on, which also runs the hooks of: %s\n", strings.Join(others, ", "))
 				}
 			}
@@ -77,13 +80,27 @@ features.hooks and plugins.secscan.hooks and keep every other setting as it was.
 			if err != nil {
 				return failed(err)
 			}
+			before, err := dockerconfig.Lookup(cfgPath(), "plugins", "secscan", hookOthersKey)
+			if err != nil {
+				return failed(err)
+			}
 			edits := []dockerconfig.Edit{
 				{Path: []string{"plugins", "secscan", "hooks"}},
 				{Path: []string{"plugins", "secscan", hookFeatureKey}},
+				{Path: []string{"plugins", "secscan", hookOthersKey}},
 			}
 			// features.hooks goes back to what it was before enable turned it on, unless
-			// another plugin has declared hooks since.
-			if previous != "" && len(pluginsWithHooks(cfgPath())) == 0 {
+			// another plugin has declared hooks since (its owner may rely on them).
+			var since []string
+			for _, p := range pluginsWithHooks(cfgPath()) {
+				if !slices.Contains(strings.Split(before, ","), p) {
+					since = append(since, p)
+				}
+			}
+			if previous != "" && len(since) > 0 {
+				fmt.Fprintf(dockerCli.Err(), "note: features.hooks stays on: %s declared hooks since 'hooks enable'\n", strings.Join(since, ", "))
+			}
+			if previous != "" && len(since) == 0 {
 				if previous == "(absent)" {
 					edits = append(edits, dockerconfig.Edit{Path: []string{"features", "hooks"}})
 				} else {
@@ -126,6 +143,10 @@ features.hooks and plugins.secscan.hooks and keep every other setting as it was.
 // hookFeatureKey records, in our plugin settings, what features.hooks was before
 // `hooks enable` switched it on ("(absent)" when it was not set), for `hooks disable`.
 const hookFeatureKey = "features-hooks-set-by-secscan"
+
+// hookOthersKey records which other plugins had hooks when enable turned
+// features.hooks on, so that disable can tell the ones declared since.
+const hookOthersKey = "features-hooks-others-at-enable"
 
 func isTrue(s string) bool { b, err := strconv.ParseBool(s); return err == nil && b }
 
