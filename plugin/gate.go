@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -150,13 +151,16 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 // scan-report-path to $GITHUB_OUTPUT, as container-scan did: the container-scan report
 // when one was asked for, else the first report file.
 func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, written []string) error {
+	// Each is tried even when the other failed: a broken summary file must not cost
+	// the step its output.
+	var errs []error
 	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
 		md, err := renderReport(ctx, out, "markdown", opts.ci, false)
-		if err != nil {
-			return err
+		if err == nil {
+			err = appendFile(p, md)
 		}
-		if err := appendFile(p, md); err != nil {
-			return fmt.Errorf("cannot append the summary to GITHUB_STEP_SUMMARY (%s): %v", p, err)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cannot append the summary to GITHUB_STEP_SUMMARY (%s): %v", p, err))
 		}
 	}
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" && len(written) > 0 {
@@ -168,10 +172,10 @@ func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, wri
 			}
 		}
 		if err := appendFile(p, []byte("scan-report-path="+path+"\n")); err != nil {
-			return fmt.Errorf("cannot write scan-report-path to GITHUB_OUTPUT (%s): %v", p, err)
+			errs = append(errs, fmt.Errorf("cannot write scan-report-path to GITHUB_OUTPUT (%s): %v", p, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func appendFile(path string, b []byte) error {

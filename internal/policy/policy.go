@@ -119,15 +119,19 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 		if d.Disposition == Blocking && f.Kind == report.KindBestPractice {
 			bpBlocking++
 		}
+		downgraded := false
 		if d.Disposition == Blocking && p.Mode == ModeWarn {
 			d.Disposition = Warning
-			v.Blocking++ // counted as blocking for the summary, but the gate passes
+			downgraded = true
+			v.Blocking++ // counted as would-block (not also as a warning), but the gate passes
 		} else if d.Disposition == Blocking {
 			v.Blocking++
 		}
 		switch d.Disposition {
 		case Warning:
-			v.Warnings++
+			if !downgraded {
+				v.Warnings++
+			}
 		case Excepted:
 			v.Excepted++
 		}

@@ -265,3 +265,14 @@ func TestNoteWhenBestPracticeChecksCouldNotRun(t *testing.T) {
 		t.Error("best practices off: no note")
 	}
 }
+
+func TestWarnModeCountsWouldBlockOnce(t *testing.T) {
+	p := Defaults()
+	p.Mode = ModeWarn
+	p.Warn = sev(report.SeverityMedium)
+	v := p.Evaluate(scanOf(findings()), now)
+	// CRITICAL and HIGH would block (2), MEDIUM warns (1): not 3 warnings.
+	if !v.Pass || v.Blocking != 2 || v.Warnings != 1 {
+		t.Fatalf("pass=%v blocking=%d warnings=%d, want true 2 1", v.Pass, v.Blocking, v.Warnings)
+	}
+}

@@ -202,7 +202,14 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 	props["db.updatedAt"] = ev.Scan.DB.UpdatedAt.UTC().Format(time.RFC3339)
 	props["db.schemaVersion"] = strconv.Itoa(ev.Scan.DB.SchemaVersion)
 	props["policy.source"] = ev.PolicySource
-	props["policy.verdict"] = map[bool]string{true: "passed", false: "blocked"}[ev.Verdict.Pass]
+	switch {
+	case !ev.Verdict.Pass:
+		props["policy.verdict"] = "blocked"
+	case ev.Verdict.Blocking > 0: // --mode warn let would-block findings through
+		props["policy.verdict"] = "warned"
+	default:
+		props["policy.verdict"] = "passed"
+	}
 	props["policy.summary"] = ev.Verdict.Summary
 	var excepted []string
 	for _, d := range ev.Verdict.Decisions {
