@@ -203,22 +203,34 @@ func hookHint(req hooks.Request, cacheDir string, now time.Time) string {
 	if _, t := req.Flags["t"]; t {
 		tagged = true
 	}
+	_, pushed := req.Flags["push"]
+	_, allTags := req.Flags["all-tags"]
+	if _, a := req.Flags["a"]; a {
+		allTags = true
+	}
 	switch req.RootCmd {
 	case "build", "buildx build":
 		// The tag's value is not rendered usefully ({{flag . "tag"}} gives "[a b]" for
 		// the repeatable -t), so the hint names the command, not the tag.
-		if tagged {
+		if pushed {
+			lines = append(lines, "The build pushed the image without a vulnerability gate; next time: docker secscan build -t NAME:TAG --push .")
+		} else if tagged {
 			lines = append(lines, "Gate it before pushing: docker secscan push NAME:TAG (the tag you just built)")
 		} else {
 			lines = append(lines, "Build, scan and gate in one step: docker secscan build -t NAME:TAG --push .")
 		}
 	case "push", "image push":
-		lines = append(lines, `{{arg . 0}} was pushed without a vulnerability gate; next time: docker secscan push {{arg . 0}}`)
+		if allTags {
+			lines = append(lines, `{{arg . 0}} was pushed without a vulnerability gate; next time gate each tag: docker secscan push {{arg . 0}}:TAG`)
+		} else {
+			lines = append(lines, `{{arg . 0}} was pushed without a vulnerability gate; next time: docker secscan push {{arg . 0}}`)
+		}
 	default:
 		return ""
 	}
 	if last, ok := lastResult(cacheDir, now); ok {
-		lines = append(lines, fmt.Sprintf("Last docker secscan verdict (%s, %s ago): %s", last.Reference, now.Sub(last.At).Round(time.Second), last.Summary))
+		// Of the last gated image, which the hook cannot match to this command's image.
+		lines = append(lines, fmt.Sprintf("Last docker secscan verdict, for %s (%s ago, not necessarily this image): %s", last.Reference, now.Sub(last.At).Round(time.Second), last.Summary))
 	}
 	// Template text must not contain our own template syntax from the summary.
 	return strings.Join(lines, "\n")

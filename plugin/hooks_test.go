@@ -24,6 +24,8 @@ func TestHookHint(t *testing.T) {
 		{hooks.Request{RootCmd: "image push"}, "docker secscan push {{arg . 0}}"},
 		{hooks.Request{RootCmd: "push", CommandError: "denied"}, ""},
 		{hooks.Request{RootCmd: "image ls"}, ""},
+		{hooks.Request{RootCmd: "buildx build", Flags: map[string]string{"t": "", "push": ""}}, "pushed the image without a vulnerability gate"},
+		{hooks.Request{RootCmd: "push", Flags: map[string]string{"all-tags": ""}}, "docker secscan push {{arg . 0}}:TAG"},
 	}
 	for _, tt := range tests {
 		got := hookHint(tt.req, dir, now)
@@ -35,7 +37,7 @@ func TestHookHint(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "results"), 0o700)
 	os.WriteFile(filepath.Join(dir, "results", "k.json"), []byte(`{"reference":"app:{{1}}","summary":"blocked: 2 findings","at":"`+now.Add(-time.Minute).UTC().Format(time.RFC3339)+`"}`), 0o600)
 	got := hookHint(hooks.Request{RootCmd: "push"}, dir, now)
-	if !strings.Contains(got, "Last docker secscan verdict (app:{ {1} }") || !strings.Contains(got, "blocked: 2 findings") {
+	if !strings.Contains(got, "Last docker secscan verdict, for app:{ {1} } (") || !strings.Contains(got, "blocked: 2 findings") {
 		t.Errorf("hint with verdict: %q", got)
 	}
 }

@@ -161,7 +161,11 @@ func downloadDB(ctx context.Context, opts DBOptions) error {
 		}
 	}
 	if source == "" {
-		return fmt.Errorf("cannot get a usable vulnerability DB (%s): check --db-repository and the network, or use a cached DB with --skip-db-update", strings.Join(failures, "; "))
+		joined := strings.Join(failures, "; ")
+		if strings.Contains(joined, "no space left on device") {
+			return fmt.Errorf("cannot get a usable vulnerability DB: no space left on the device of %s: free some space or use --cache-dir on another disk (the cached DB, if any, is unchanged)", opts.CacheDir)
+		}
+		return fmt.Errorf("cannot get a usable vulnerability DB (%s): check --db-repository and the network, or use a cached DB with --skip-db-update", joined)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, sourceFile), []byte(source+"\n"), 0o644); err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aquasecurity/trivy-db/pkg/db"
@@ -126,6 +127,9 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 	if err != nil {
 		unlock()
 		_ = db.Close()
+		if diskFull(err) {
+			return nil, fmt.Errorf("open the layer cache in %s: no space left on its device: free some space or use --cache-dir on another disk", opts.DB.CacheDir)
+		}
 		return nil, fmt.Errorf("open the layer cache in %s: %v (if it is damaged, remove %s)", opts.DB.CacheDir, rootCause(err), filepath.Join(opts.DB.CacheDir, "fanal"))
 	}
 	return &Scanner{opts: opts, db: st, cache: c, close: cleanup, unlock: unlock}, nil
@@ -209,6 +213,9 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	var in *ingested
 	if raw == nil {
 		if in, err = s.ingest(ctx, r, img.ID, plan); err != nil {
+			if diskFull(err) {
+				return nil, fmt.Errorf("scan %s: no space left on the device of the cache folder %s or of the temporary folder: free some space", img.Reference, s.opts.DB.CacheDir)
+			}
 			return nil, errors.New(javaDBHint(err, err.Error()))
 		}
 		raw = in.config
@@ -219,6 +226,9 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	}
 	if in != nil {
 		if err := s.store(ctx, plan, in, cfg, img.ID); err != nil {
+			if diskFull(err) {
+				return nil, fmt.Errorf("scan %s: no space left on the device of the cache folder %s: free some space or use --cache-dir on another disk", img.Reference, s.opts.DB.CacheDir)
+			}
 			return nil, err
 		}
 	}
@@ -231,6 +241,9 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	backend := local.NewService(applier.NewApplier(s.cache), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
 	rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
 	if err != nil {
+		if diskFull(err) {
+			return nil, fmt.Errorf("scan %s: no space left on the device of the cache folder %s: free some space or use --cache-dir on another disk", img.Reference, s.opts.DB.CacheDir)
+		}
 		return nil, fmt.Errorf("scan %s: %s", img.Reference, javaDBHint(err, rootCause(err)))
 	}
 	// Trivy's CLI filter (pkg/result.FilterResult with its defaults: every severity, no
@@ -256,6 +269,12 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	res.StartedAt, res.FinishedAt = started, time.Now()
 	res.BestPracticeChecks = checks
 	return res, nil
+}
+
+// diskFull reports whether err comes from a full disk (ENOSPC), which Trivy's messages
+// word as a DB or cache problem.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left on device")
 }
 
 // javaDBHint turns a failure to get the Java DB (which Trivy fetches when a layer
