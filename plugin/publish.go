@@ -154,7 +154,11 @@ func newPublishCommand(dockerCli command.Cli) *cobra.Command {
 			}
 			s := &publish.Sender{SpoolDir: spoolDir(cacheDir), Timeout: timeout}
 			if s.Pending() == 0 {
-				fmt.Fprintln(dockerCli.Err(), "Nothing to send: the spool is empty.")
+				msg := "Nothing to send: the spool is empty."
+				if dead, _ := filepath.Glob(filepath.Join(spoolDir(cacheDir), "failed", "*.json")); len(dead) > 0 {
+					msg = fmt.Sprintf("Nothing to send. %d event(s) that failed %d times are kept in %s (move them back into %s to try again).", len(dead), publish.MaxAttempts, filepath.Join(spoolDir(cacheDir), "failed"), spoolDir(cacheDir))
+				}
+				fmt.Fprintln(dockerCli.Err(), msg)
 				return nil
 			}
 			sent, left, err := s.Retry(cmd.Context())
