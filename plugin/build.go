@@ -197,7 +197,9 @@ func pushingOutput(args []string) string {
 		var vals []string
 		switch {
 		case a == "--":
-			return ""
+			// Not an end of options to rely on: it may be another flag's value
+			// (--label --), after which pflag reads on. Everything is checked.
+			continue
 		case a == "--output" || a == "-o":
 			if i+1 < len(args) {
 				vals = append(vals, args[i+1])
@@ -236,6 +238,11 @@ func pushingOutput(args []string) string {
 // regardless of case, as buildx does, and the value is CSV, as buildx parses it. A
 // value that cannot be parsed and mentions pushing counts as pushing (fail closed).
 func outputPushes(v string) bool {
+	if strings.ContainsAny(v, "\r\n") {
+		// buildx keeps inner line breaks in values; Go's CSV reader would stop at one.
+		l := strings.ToLower(v)
+		return strings.Contains(l, "push") || strings.Contains(l, "registry")
+	}
 	r := csv.NewReader(strings.NewReader(v))
 	r.TrimLeadingSpace = true
 	r.LazyQuotes = true

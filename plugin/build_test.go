@@ -60,6 +60,9 @@ func TestPushingOutputsAreRefused(t *testing.T) {
 		{"-o=type=registry"},
 		{"-otype=image,push=yes-please"},
 		{"-t", "x:1", "-q", "-o", "type=image,push=true", "."},
+		{"--label", "--", "-o", "type=registry", "-t", "x:1", "."},
+		{"--build-arg", "--", "--output=type=registry", "."},
+		{"-o", "type=image,annotation.x=a\n,push=true"},
 	}
 	for _, args := range pushing {
 		if pushingOutput(args) == "" {
@@ -71,7 +74,6 @@ func TestPushingOutputsAreRefused(t *testing.T) {
 		{"-o", "./out"},
 		{"--output", "type=image,name=r/a:1,push=false"},
 		{"-qt", "registry/app:1", "."},
-		{"-t", "x:1", "--", "-o", "type=registry"},
 		{"-f", "Dockerfile.push", "."},
 	}
 	for _, args := range fine {
@@ -100,5 +102,11 @@ func TestReportToDevStdoutKeepsTheFileBehindIt(t *testing.T) {
 	}
 	if _, ok := fdPath("/tmp/report.json"); ok {
 		t.Error("a plain path is no descriptor")
+	}
+	if err := checkOutputPath("--output", "/dev/fd/3"); err == nil || !strings.Contains(err.Error(), "only stdin, stdout and stderr") {
+		t.Errorf("/dev/fd/3 is the plugin's own descriptor, never the caller's: %v", err)
+	}
+	if err := checkOutputPath("--output", "/dev/stdout"); err != nil {
+		t.Errorf("/dev/stdout: %v", err)
 	}
 }

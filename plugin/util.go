@@ -54,6 +54,12 @@ func checkOutputPath(flag, path string) error {
 	if path == "-" || path == "" {
 		return nil
 	}
+	if fd, ok := fdPath(path); ok {
+		if fd > 2 {
+			return fmt.Errorf("%s %s: the docker CLI passes only stdin, stdout and stderr to plugins: give a file path (or /dev/stdout)", flag, path)
+		}
+		return nil
+	}
 	target := path
 	if resolved, err := filepath.EvalSymlinks(path); err == nil {
 		target = resolved
@@ -88,6 +94,11 @@ func writeFileAtomic(path string, data []byte) error {
 	// already has, written as a stream at its own offset (never the file behind it
 	// replaced, which would wipe a log the shell appends to).
 	if fd, ok := fdPath(path); ok {
+		if fd > 2 {
+			// The docker CLI hands a plugin stdin, stdout and stderr only: any other
+			// descriptor here is the plugin's own, never the caller's.
+			return fmt.Errorf("write report %s: the docker CLI passes only stdin, stdout and stderr to plugins: give a file path (or /dev/stdout)", path)
+		}
 		if _, err := os.NewFile(uintptr(fd), path).Write(data); err != nil {
 			return fmt.Errorf("write report %s: %v", path, err)
 		}
