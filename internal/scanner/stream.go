@@ -41,8 +41,8 @@ import (
 // content, which a streamed image does not keep: the scan fails, it never passes.
 const trivyArtifactVersion = 1
 
-// maxConfigSize bounds the image config read from an archive (Docker's own limit for a
-// config blob is 8 MiB).
+// maxConfigSize bounds the image config read from an archive (configs are kilobytes;
+// this only keeps a broken archive from filling memory).
 const maxConfigSize = 8 << 20
 
 // layerPlan is what the analysis of one image needs, computed before its archive is read.
@@ -61,6 +61,11 @@ func (p *layerPlan) blobKey(diffID string) (string, error) {
 	return cache.CalcKey(diffID, trivyArtifactVersion, p.analyzer.AnalyzerVersions(), p.handlers.Versions(), p.opt)
 }
 
+// plan works out, before the archive is read, which layers of img must be analysed:
+// the diff IDs come from the cached config of img when there is one (an image
+// analysed before), else from the daemon's inspect (img.DiffIDs); those whose Trivy
+// cache key is missing from the layer cache are to be analysed. imageKnown tells that
+// nothing needs the archive at all.
 func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*layerPlan, error) {
 	ag, err := analyzer.NewAnalyzerGroup(opt.AnalyzerOptions())
 	if err != nil {
