@@ -35,7 +35,7 @@ func LegacyLayerDiffID(v1ID string, raw []byte, diffIDs []string) string {
 		if i == 0 {
 			chain = d
 		} else {
-			chain = digestOf([]byte(chain + " " + d))
+			chain = Digest([]byte(chain + " " + d))
 		}
 		m["layer_id"], _ = json.Marshal(chain)
 		for _, withOS := range []bool{true, false} {
@@ -46,7 +46,7 @@ func LegacyLayerDiffID(v1ID string, raw []byte, diffIDs []string) string {
 			if withOS {
 				m["os"] = osRaw
 			}
-			if b, err := json.Marshal(m); err == nil && digestOf(b) == "sha256:"+v1ID {
+			if b, err := json.Marshal(m); err == nil && Digest(b) == "sha256:"+v1ID {
 				return d
 			}
 		}
@@ -54,7 +54,8 @@ func LegacyLayerDiffID(v1ID string, raw []byte, diffIDs []string) string {
 	return ""
 }
 
-func digestOf(b []byte) string {
+// Digest returns the OCI digest of b: "sha256:" and 64 hex digits.
+func Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(sum[:])
 }

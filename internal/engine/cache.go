@@ -98,9 +98,14 @@ func (c ScanCache) AttachRenders(r *Result) { r.renderDir = filepath.Join(c.Dir,
 // no image when the layer cache holds every layer.
 const ImageConfigDir = "image-configs"
 
+// ImageConfigPath is where the engine keeps the config of image id ("sha256:...").
+func ImageConfigPath(cacheDir, id string) string {
+	return filepath.Join(cacheDir, ImageConfigDir, strings.TrimPrefix(id, "sha256:")+".json")
+}
+
 // ImageConfigCached reports whether the engine kept the config of image id in
 // cacheDir, i.e. analysed that image before.
 func ImageConfigCached(cacheDir, id string) bool {
-	_, err := os.Stat(filepath.Join(cacheDir, ImageConfigDir, strings.TrimPrefix(id, "sha256:")+".json"))
+	_, err := os.Stat(ImageConfigPath(cacheDir, id))
 	return err == nil
 }

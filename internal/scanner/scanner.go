@@ -199,22 +199,20 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	if err != nil {
 		return nil, err
 	}
-	var raw []byte
-	if plan.imageKnown {
-		raw, _ = s.cachedConfig(img.ID)
-	}
-	r, err := archive(raw == nil)
+	need := plan.needsArchive()
+	r, err := archive(need)
 	if err != nil {
 		return nil, err
 	}
-	if raw != nil {
+	raw := plan.config
+	if !need {
 		slog.Debug("The image config and every layer are cached: the image archive is not read", "image_id", img.ID)
 	}
 	var in *ingested
-	if raw == nil {
+	if need {
 		if in, err = s.ingest(ctx, r, img.ID, plan); err != nil {
 			if diskFull(err) {
-				return nil, fmt.Errorf("scan %s: no space left on the device of the cache folder %s or of the temporary folder: free some space", img.Reference, s.opts.DB.CacheDir)
+				return nil, s.diskFullError(img, "or of the temporary folder")
 			}
 			return nil, errors.New(javaDBHint(err, err.Error()))
 		}
@@ -227,7 +225,7 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	if in != nil {
 		if err := s.store(ctx, plan, in, cfg, img.ID); err != nil {
 			if diskFull(err) {
-				return nil, fmt.Errorf("scan %s: no space left on the device of the cache folder %s: free some space or use --cache-dir on another disk", img.Reference, s.opts.DB.CacheDir)
+				return nil, s.diskFullError(img, "")
 			}
 			return nil, err
 		}
@@ -242,7 +240,7 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
 	if err != nil {
 		if diskFull(err) {
-			return nil, fmt.Errorf("scan %s: no space left on the device of the cache folder %s: free some space or use --cache-dir on another disk", img.Reference, s.opts.DB.CacheDir)
+			return nil, s.diskFullError(img, "")
 		}
 		return nil, fmt.Errorf("scan %s: %s", img.Reference, javaDBHint(err, rootCause(err)))
 	}
@@ -275,6 +273,16 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 // word as a DB or cache problem.
 func diskFull(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "no space left on device")
+}
+
+// diskFullError says that the scan of img ran out of disk space in the cache folder
+// (also, where says so, in the temporary folder) and what to do.
+func (s *Scanner) diskFullError(img Image, also string) error {
+	where := "the cache folder " + s.opts.DB.CacheDir
+	if also != "" {
+		where += " " + also
+	}
+	return fmt.Errorf("scan %s: no space left on the device of %s: free some space or use --cache-dir on another disk", img.Reference, where)
 }
 
 // javaDBHint turns a failure to get the Java DB (which Trivy fetches when a layer

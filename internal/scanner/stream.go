@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
 	"github.com/aquasecurity/trivy/pkg/fanal/walker"
 	"github.com/aquasecurity/trivy/pkg/semaphore"
+	xslices "github.com/aquasecurity/trivy/pkg/x/slices"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	gcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
@@ -47,13 +49,19 @@ const maxConfigSize = 8 << 20
 
 // layerPlan is what the analysis of one image needs, computed before its archive is read.
 type layerPlan struct {
-	analyzer   analyzer.AnalyzerGroup
-	handlers   handler.Manager
-	walker     walker.LayerTar
-	opt        artifact.Option
-	diffIDs    []string          // the layers the daemon listed (may be empty: unknown)
-	missing    map[string]string // diff ID -> layer cache key, for layers to analyse
-	imageKnown bool              // the image config is cached and every layer is in the layer cache
+	analyzer analyzer.AnalyzerGroup
+	handlers handler.Manager
+	walker   walker.LayerTar
+	opt      artifact.Option
+	diffIDs  []string          // the layers the daemon listed (may be empty: unknown)
+	missing  map[string]string // diff ID -> layer cache key, for layers to analyse
+	config   []byte            // the cached config of the image (nil: not analysed before)
+}
+
+// needsArchive reports whether the scan must read the image: unless its config is
+// cached and every layer is in the layer cache.
+func (p *layerPlan) needsArchive() bool {
+	return p.config == nil || len(p.missing) > 0 || len(p.diffIDs) == 0
 }
 
 // blobKey is Trivy's layer cache key of a diff ID (artifact/image.calcCacheKeys).
@@ -64,8 +72,7 @@ func (p *layerPlan) blobKey(diffID string) (string, error) {
 // plan works out, before the archive is read, which layers of img must be analysed:
 // the diff IDs come from the cached config of img when there is one (an image
 // analysed before), else from the daemon's inspect (img.DiffIDs); those whose Trivy
-// cache key is missing from the layer cache are to be analysed. imageKnown tells that
-// nothing needs the archive at all.
+// cache key is missing from the layer cache are to be analysed.
 func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*layerPlan, error) {
 	ag, err := analyzer.NewAnalyzerGroup(opt.AnalyzerOptions())
 	if err != nil {
@@ -76,20 +83,20 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 		return nil, fmt.Errorf("prepare the analysers: %v", err)
 	}
 	p := &layerPlan{analyzer: ag, handlers: hm, walker: walker.NewLayerTar(opt.WalkerOption), opt: opt, missing: map[string]string{}}
-	diffIDs := img.DiffIDs
+	p.diffIDs = img.DiffIDs
 	if raw, err := s.cachedConfig(img.ID); err == nil {
 		if cfg, err := v1.ParseConfigFile(bytes.NewReader(raw)); err == nil {
-			diffIDs = hashStrings(cfg.RootFS.DiffIDs)
-			p.imageKnown = true
+			p.diffIDs, p.config = xslices.Map(cfg.RootFS.DiffIDs, v1.Hash.String), raw
 		}
 	}
-	p.diffIDs = diffIDs
+	byKey := map[string]string{}
 	var keys []string
-	for _, d := range diffIDs {
+	for _, d := range p.diffIDs {
 		k, err := p.blobKey(d)
 		if err != nil {
 			return nil, err
 		}
+		byKey[k] = d
 		keys = append(keys, k)
 	}
 	_, missing, err := s.cache.MissingBlobs(ctx, "", keys)
@@ -97,30 +104,15 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 		return nil, fmt.Errorf("read the layer cache: %v", err)
 	}
 	for _, k := range missing {
-		for i, kk := range keys {
-			if kk == k {
-				p.missing[diffIDs[i]] = k
-			}
-		}
-	}
-	if len(p.missing) > 0 || len(diffIDs) == 0 {
-		p.imageKnown = false
+		p.missing[byKey[k]] = k
 	}
 	return p, nil
-}
-
-func hashStrings(hs []v1.Hash) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = h.String()
-	}
-	return out
 }
 
 // configPath is where the config of an image analysed before is kept, so that a
 // re-scan against a new DB needs no image export when every layer is in the layer cache.
 func (s *Scanner) configPath(id string) string {
-	return filepath.Join(s.opts.DB.CacheDir, engine.ImageConfigDir, strings.TrimPrefix(id, "sha256:")+".json")
+	return engine.ImageConfigPath(s.opts.DB.CacheDir, id)
 }
 
 // cachedConfig returns the cached config of image id, checked against the ID (its digest).
@@ -132,17 +124,12 @@ func (s *Scanner) cachedConfig(id string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if digestOf(raw) != id {
+	if dockerarchive.Digest(raw) != id {
 		return nil, fmt.Errorf("cached config of %s is damaged", id)
 	}
 	now := time.Now() // pruning goes by last use
 	_ = os.Chtimes(s.configPath(id), now, now)
 	return raw, nil
-}
-
-func digestOf(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // ingested is what reading an image archive gave.
@@ -214,7 +201,7 @@ func (s *Scanner) ingest(ctx context.Context, r io.Reader, imageID string, p *la
 	if out.config == nil {
 		return nil, fmt.Errorf("the image archive holds no config for image %s: it is not a docker save archive of that image", imageID)
 	}
-	if got := digestOf(out.config); imageID != "" && got != imageID {
+	if got := dockerarchive.Digest(out.config); imageID != "" && got != imageID {
 		return nil, fmt.Errorf("the image exported has config %s, expected %s: the image changed during the scan", got, imageID)
 	}
 	return out, nil
@@ -224,7 +211,7 @@ func (s *Scanner) ingest(ctx context.Context, r io.Reader, imageID string, p *la
 // content: an uncompressed layer is named by its diff ID; a compressed one (containerd
 // image store) is recognised by its magic bytes and its diff ID learnt by reading it.
 func (s *Scanner) ingestBlob(ctx context.Context, r io.Reader, digest string, size int64, p *layerPlan, out *ingested) error {
-	if _, ok := p.missing[digest]; ok || contains(p.diffIDs, digest) {
+	if _, ok := p.missing[digest]; ok || slices.Contains(p.diffIDs, digest) {
 		return s.ingestLayer(ctx, r, digest, "", p, out)
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
@@ -251,15 +238,6 @@ func (s *Scanner) ingestBlob(ctx context.Context, r io.Reader, digest string, si
 		return s.ingestLayer(ctx, br, "", "", p, out)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // ingestLayer reads one uncompressed layer. diffID is the layer's diff ID when the
@@ -396,7 +374,7 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // "created by" of their history entry (artifact/image.consolidateCreatedBy), and keeps
 // the config for later scans. Every layer of the config must be in the archive.
 func (s *Scanner) store(ctx context.Context, p *layerPlan, in *ingested, cfg *v1.ConfigFile, imageID string) error {
-	diffIDs := hashStrings(cfg.RootFS.DiffIDs)
+	diffIDs := xslices.Map(cfg.RootFS.DiffIDs, v1.Hash.String)
 	var createdBy []string
 	for _, h := range cfg.History {
 		if h.EmptyLayer {
