@@ -139,13 +139,21 @@ func (s *Scan) Rename(ref string) {
 	s.Image.Reference = ref
 	s.Findings = slices.Clone(s.Findings)
 	for i, f := range s.Findings {
-		switch {
-		case f.Target == old:
-			s.Findings[i].Target = ref
-		case strings.HasPrefix(f.Target, old+" ("):
-			s.Findings[i].Target = ref + strings.TrimPrefix(f.Target, old)
-		}
+		s.Findings[i].Target = RenamedTarget(f.Target, old, ref)
 	}
+}
+
+// RenamedTarget is target as a scan of the image named ref instead of old would name
+// it, following Trivy's target naming: "OLD (alpine 3.9.4)" for OS packages, OLD for
+// image-configuration checks; other targets (file paths) stay.
+func RenamedTarget(target, old, ref string) string {
+	switch {
+	case target == old:
+		return ref
+	case strings.HasPrefix(target, old+" ("):
+		return ref + strings.TrimPrefix(target, old)
+	}
+	return target
 }
 
 // CountBySeverity returns how many findings there are at each severity.

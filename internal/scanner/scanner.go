@@ -497,9 +497,9 @@ func (r *Result) Trivy() ([]byte, error) { return json.Marshal(r.trivy) }
 
 // Rename makes the report name the image as ref (with these repo tags and digests),
 // as a scan under that reference would: the artifact name, the reference, and the
-// targets Trivy derives from the artifact name ("NAME (alpine 3.9.4)" for OS packages,
-// NAME for the image-config checks). A scan is cached by image ID, so the same image
-// pushed under another name reuses it.
+// targets (report.RenamedTarget, the rule report.Scan.Rename follows too, so that
+// suppressions keep matching). A scan is cached by image ID, so the same image pushed
+// under another name reuses it.
 func (r *Result) Rename(ref string, repoTags, repoDigests []string) {
 	old := r.trivy.ArtifactName
 	if ref == "" || ref == old {
@@ -512,12 +512,7 @@ func (r *Result) Rename(ref string, repoTags, repoDigests []string) {
 	}
 	r.trivy.Results = slices.Clone(r.trivy.Results)
 	for i, res := range r.trivy.Results {
-		switch {
-		case res.Target == old:
-			r.trivy.Results[i].Target = ref
-		case strings.HasPrefix(res.Target, old+" ("):
-			r.trivy.Results[i].Target = ref + strings.TrimPrefix(res.Target, old)
-		}
+		r.trivy.Results[i].Target = report.RenamedTarget(res.Target, old, ref)
 	}
 }
 
