@@ -238,18 +238,20 @@ func pushingOutput(args []string) string {
 // regardless of case, as buildx does, and the value is CSV, as buildx parses it. A
 // value that cannot be parsed and mentions pushing counts as pushing (fail closed).
 func outputPushes(v string) bool {
-	if strings.ContainsAny(v, "\r\n") {
-		// buildx keeps inner line breaks in values; Go's CSV reader would stop at one.
+	mentionsPush := func() bool {
 		l := strings.ToLower(v)
 		return strings.Contains(l, "push") || strings.Contains(l, "registry")
+	}
+	if strings.ContainsAny(v, "\r\n") {
+		// buildx keeps inner line breaks in values; Go's CSV reader would stop at one.
+		return mentionsPush()
 	}
 	r := csv.NewReader(strings.NewReader(v))
 	r.TrimLeadingSpace = true
 	r.LazyQuotes = true
 	fields, err := r.Read()
 	if err != nil {
-		l := strings.ToLower(v)
-		return strings.Contains(l, "push") || strings.Contains(l, "registry")
+		return mentionsPush()
 	}
 	for _, f := range fields {
 		k, val, ok := strings.Cut(f, "=")

@@ -70,7 +70,6 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 	}
 	if res == nil {
 		fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
-		cleanStaleArchives(filepath.Join(opts.db.cacheDir, "tmp"))
 		pruneCache(opts.db.cacheDir)
 		// The image goes from the daemon's export straight into the engine: no copy.
 		export := func(ctx context.Context) (io.ReadCloser, error) {
@@ -242,17 +241,6 @@ func writeSecscanJSON(w io.Writer, out *scanOutcome) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
-}
-
-// cleanStaleArchives removes image archives that interrupted runs of earlier versions
-// (which exported images to a temporary file) left in dir, once older than a day.
-func cleanStaleArchives(dir string) {
-	files, _ := filepath.Glob(filepath.Join(dir, "docker-secscan-image-*.tar"))
-	for _, f := range files {
-		if st, err := os.Stat(f); err == nil && time.Since(st.ModTime()) > 24*time.Hour {
-			_ = os.Remove(f)
-		}
-	}
 }
 
 // pruneCache removes cached scans, renders and verdicts written over 30 days ago (a new DB

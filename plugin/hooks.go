@@ -274,26 +274,21 @@ func saveResult(cacheDir string, out *scanOutcome) {
 // lastResult returns the newest cached verdict of the last 30 minutes.
 func lastResult(cacheDir string, now time.Time) (cachedResult, bool) {
 	files, _ := filepath.Glob(filepath.Join(cacheDir, "results", "*.json"))
-	type entry struct {
-		path string
-		mod  time.Time
-	}
-	var es []entry
+	newest, newestMod := "", time.Time{}
 	for _, f := range files {
-		if st, err := os.Stat(f); err == nil && now.Sub(st.ModTime()) < 30*time.Minute {
-			es = append(es, entry{f, st.ModTime()})
+		if st, err := os.Stat(f); err == nil && now.Sub(st.ModTime()) < 30*time.Minute && st.ModTime().After(newestMod) {
+			newest, newestMod = f, st.ModTime()
 		}
 	}
-	if len(es) == 0 {
+	if newest == "" {
 		return cachedResult{}, false
 	}
-	sort.Slice(es, func(i, j int) bool { return es[i].mod.After(es[j].mod) })
-	b, err := os.ReadFile(es[0].path)
+	b, err := os.ReadFile(newest)
 	var r cachedResult
 	if err != nil || json.Unmarshal(b, &r) != nil {
 		return cachedResult{}, false
 	}
-	r.Summary = strings.NewReplacer("{{", "{ {", "}}", "} }").Replace(r.Summary)
-	r.Reference = strings.NewReplacer("{{", "{ {", "}}", "} }").Replace(r.Reference)
+	defuse := strings.NewReplacer("{{", "{ {", "}}", "} }")
+	r.Summary, r.Reference = defuse.Replace(r.Summary), defuse.Replace(r.Reference)
 	return r, true
 }

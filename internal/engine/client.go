@@ -135,61 +135,31 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 		}
 		return fmt.Errorf("cannot run the scan engine %s: %v", c.Path, err)
 	}
-	type exported struct {
-		rc  io.ReadCloser
-		err error
-	}
-	expCtx, cancelExport := context.WithCancel(ctx)
-	defer cancelExport()
-	expCh := make(chan exported, 1)
-	startExport := func() {
-		go func() {
-			rc, err := export(expCtx)
-			expCh <- exported{rc, err}
-		}()
-	}
-	// A cold scan starts the export now, so that the daemon prepares it while the engine
-	// starts up. When the image was scanned before, the engine most likely needs no
-	// image (a new DB): the export waits for the engine to ask, because a Docker
-	// daemon stages a whole export even when it is cancelled.
-	eager := streamed && !ImageConfigCached(req.DB.CacheDir, req.Image.ID)
-	if streamed {
-		archiveR.Close() // the engine's copy stays open
-	}
-	if eager {
-		startExport()
-	}
-	br := bufio.NewReader(stdout)
 	var out bytes.Buffer
+	br := bufio.NewReader(stdout)
 	var exportErr error
 	if streamed {
+		archiveR.Close() // the engine's copy stays open
+		exp := &pendingExport{export: export}
+		defer exp.release()
+		// A cold scan starts the export now, so that the daemon prepares it while the
+		// engine starts up. When the image was scanned before, the engine most likely
+		// needs no image (a new DB): the export waits for the engine to ask, because a
+		// Docker daemon stages a whole export even when it is cancelled.
+		if !ImageConfigCached(req.DB.CacheDir, req.Image.ID) {
+			exp.start(ctx)
+		}
 		line, _ := br.ReadBytes('\n')
 		var ready struct {
-			NeedImage *bool `json:"needImage"`
+			NeedImage *bool `json:"needImage"` // see ScanReady
 		}
-		if json.Unmarshal(line, &ready) == nil && ready.NeedImage != nil {
-			if *ready.NeedImage {
-				if !eager {
-					startExport()
-				}
-				e := <-expCh
-				if exportErr = e.err; e.rc != nil {
-					src := &readErrRecorder{r: e.rc}
-					// A write error means the engine stopped reading; its answer says why.
-					_, _ = io.CopyBuffer(archiveW, src, make([]byte, 1<<20))
-					exportErr = src.err
-					e.rc.Close()
-				}
-			} else if eager {
-				cancelExport()
-				go func() {
-					if e := <-expCh; e.rc != nil {
-						e.rc.Close()
-					}
-				}()
-			}
-		} else {
+		switch {
+		case json.Unmarshal(line, &ready) != nil || ready.NeedImage == nil:
 			out.Write(line) // not a ready line: the engine failed before it was ready
+		case *ready.NeedImage:
+			exportErr = exp.copyTo(ctx, archiveW)
+		default:
+			exp.release() // not needed: stop the daemon's export now
 		}
 		archiveW.Close()
 	}
@@ -203,6 +173,67 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 		return exportErr
 	}
 	return c.answer(runErr, out.Bytes(), resp, nil)
+}
+
+// pendingExport is the daemon's export of the image for one scan: started at most
+// once, and closed unread (which stops it) unless the engine takes it.
+type pendingExport struct {
+	export   func(context.Context) (io.ReadCloser, error)
+	cancel   context.CancelFunc
+	result   chan exported
+	started  bool
+	taken    bool
+	released bool
+}
+
+type exported struct {
+	rc  io.ReadCloser
+	err error
+}
+
+func (p *pendingExport) start(ctx context.Context) {
+	if p.started {
+		return
+	}
+	p.started = true
+	ctx, p.cancel = context.WithCancel(ctx)
+	p.result = make(chan exported, 1)
+	go func() {
+		rc, err := p.export(ctx)
+		p.result <- exported{rc, err}
+	}()
+}
+
+// copyTo streams the export into w (starting it if need be). The error is the
+// export's own (a failed read of the daemon's stream); a write error only means the
+// engine stopped reading, and its answer says why.
+func (p *pendingExport) copyTo(ctx context.Context, w io.Writer) error {
+	p.start(ctx)
+	p.taken = true
+	e := <-p.result
+	if e.rc == nil {
+		return e.err
+	}
+	defer e.rc.Close()
+	src := &readErrRecorder{r: e.rc}
+	_, _ = io.CopyBuffer(w, src, make([]byte, 1<<20))
+	return src.err
+}
+
+// release stops an export that was started but not taken; it may be called again.
+func (p *pendingExport) release() {
+	if !p.started || p.released {
+		return
+	}
+	p.released = true
+	p.cancel()
+	if !p.taken {
+		go func() {
+			if e := <-p.result; e.rc != nil {
+				e.rc.Close()
+			}
+		}()
+	}
 }
 
 // readErrRecorder remembers the error of the reader it wraps, so that a failed export
