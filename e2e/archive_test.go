@@ -395,3 +395,16 @@ func TestImportedImageSaysBestPracticesDidNotRun(t *testing.T) {
 		t.Fatalf("want a note that the checks did not run: %s", r)
 	}
 }
+
+// TestReportToDevStderrKeepsTheStream: -o /dev/stderr writes the report to the
+// plugin's stderr, and the messages after it still arrive there.
+func TestReportToDevStderrKeepsTheStream(t *testing.T) {
+	needTestdata(t)
+	ref := env.Registry + "/e2e/stderr:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	r := secscan(t, "scan", "-f", "json", "-o", "/dev/stderr", ref)
+	i, j := strings.Index(r.stderr, `"SchemaVersion"`), strings.LastIndex(r.stderr, "blocked:")
+	if r.code != 0 || i < 0 || j < i || r.stdout != "" {
+		t.Fatalf("want the report, then the verdict, on stderr: %s", r)
+	}
+}

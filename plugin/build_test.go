@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -95,15 +96,15 @@ func TestBuildQuiet(t *testing.T) {
 }
 
 func TestReportToDevStdoutKeepsTheFileBehindIt(t *testing.T) {
-	for p, want := range map[string]int{"/dev/stdout": 1, "/dev/stderr": 2, "/dev/fd/5": 5, "/proc/self/fd/7": 7} {
-		if fd, ok := fdPath(p); !ok || fd != want {
-			t.Errorf("fdPath(%s) = %d, %v", p, fd, ok)
+	for p, want := range map[string]*os.File{"/dev/stdout": os.Stdout, "/dev/stderr": os.Stderr, "/proc/self/fd/1": os.Stdout, "/dev/fd/2": os.Stderr, "/dev/fd/0": nil, "/dev/fd/5": nil} {
+		if f, ok := fdPath(p); !ok || f != want {
+			t.Errorf("fdPath(%s) = %v, %v", p, f, ok)
 		}
 	}
 	if _, ok := fdPath("/tmp/report.json"); ok {
 		t.Error("a plain path is no descriptor")
 	}
-	if err := checkOutputPath("--output", "/dev/fd/3"); err == nil || !strings.Contains(err.Error(), "only stdin, stdout and stderr") {
+	if err := checkOutputPath("--output", "/dev/fd/3"); err == nil || !strings.Contains(err.Error(), "only stdout and stderr") {
 		t.Errorf("/dev/fd/3 is the plugin's own descriptor, never the caller's: %v", err)
 	}
 	if err := checkOutputPath("--output", "/dev/stdout"); err != nil {

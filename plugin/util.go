@@ -54,9 +54,9 @@ func checkOutputPath(flag, path string) error {
 	if path == "-" || path == "" {
 		return nil
 	}
-	if fd, ok := fdPath(path); ok {
-		if fd > 2 {
-			return fmt.Errorf("%s %s: the docker CLI passes only stdin, stdout and stderr to plugins: give a file path (or /dev/stdout)", flag, path)
+	if f, ok := fdPath(path); ok {
+		if f == nil {
+			return errNotPassedFD(flag, path)
 		}
 		return nil
 	}
@@ -93,13 +93,11 @@ func writeFileAtomic(path string, data []byte) error {
 	// /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N: the descriptor this process
 	// already has, written as a stream at its own offset (never the file behind it
 	// replaced, which would wipe a log the shell appends to).
-	if fd, ok := fdPath(path); ok {
-		if fd > 2 {
-			// The docker CLI hands a plugin stdin, stdout and stderr only: any other
-			// descriptor here is the plugin's own, never the caller's.
-			return fmt.Errorf("write report %s: the docker CLI passes only stdin, stdout and stderr to plugins: give a file path (or /dev/stdout)", path)
+	if f, ok := fdPath(path); ok {
+		if f == nil {
+			return errNotPassedFD("write report", path)
 		}
-		if _, err := os.NewFile(uintptr(fd), path).Write(data); err != nil {
+		if _, err := f.Write(data); err != nil {
 			return fmt.Errorf("write report %s: %v", path, err)
 		}
 		return nil
@@ -138,17 +136,35 @@ func newEngine(dockerCli command.Cli) (*engine.Client, error) {
 	return &engine.Client{Path: p, Stderr: dockerCli.Err(), Debug: debugEngine}, nil
 }
 
-// fdPath returns the file descriptor a path names when it is one of this process's
-// own: /dev/stdout (1), /dev/stderr (2), /dev/fd/N, /proc/self/fd/N.
-func fdPath(path string) (int, bool) {
+// fdPath tells whether path names one of this process's descriptors (/dev/stdout,
+// /dev/stderr, /dev/fd/N, /proc/self/fd/N), and returns os.Stdout or os.Stderr for
+// 1 and 2 (never a second *os.File on them, which would close the descriptor when
+// garbage-collected), nil for any other: the docker CLI hands a plugin stdin, stdout
+// and stderr only, so another descriptor is the plugin's own, never the caller's.
+func fdPath(path string) (*os.File, bool) {
+	n := -1
 	switch p := filepath.Clean(path); {
 	case p == "/dev/stdout":
-		return 1, true
+		n = 1
 	case p == "/dev/stderr":
-		return 2, true
+		n = 2
 	case strings.HasPrefix(p, "/dev/fd/") || strings.HasPrefix(p, "/proc/self/fd/"):
-		n, err := strconv.Atoi(p[strings.LastIndex(p, "/")+1:])
-		return n, err == nil && n >= 0
+		var err error
+		if n, err = strconv.Atoi(p[strings.LastIndex(p, "/")+1:]); err != nil {
+			return nil, false
+		}
+	default:
+		return nil, false
 	}
-	return 0, false
+	switch n {
+	case 1:
+		return os.Stdout, true
+	case 2:
+		return os.Stderr, true
+	}
+	return nil, true
+}
+
+func errNotPassedFD(what, path string) error {
+	return fmt.Errorf("%s %s: the docker CLI passes only stdout and stderr to plugins for writing: give a file path (or /dev/stdout)", what, path)
 }
