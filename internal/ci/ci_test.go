@@ -24,7 +24,7 @@ func TestGitHubPullRequest(t *testing.T) {
 	}
 	want := Context{Provider: "GitHub Actions", Repository: "acme/app", RepositoryURL: "https://github.com/acme/app", Workflow: "build",
 		Job: "gate", RunID: "42", RunAttempt: "2", RunURL: "https://github.com/acme/app/actions/runs/42/attempts/2", Event: "pull_request",
-		Ref: "refs/pull/7/merge", Branch: "feature/x", CommitSHA: "mergesha", HeadSHA: "abc123head", Actor: "octocat"}
+		Ref: "refs/pull/7/merge", Branch: "feature/x", PullRequest: "7", CommitSHA: "mergesha", HeadSHA: "abc123head", MergeSHA: "mergesha", Actor: "octocat"}
 	if c != want {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
 	}

@@ -128,9 +128,18 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 	props["context"] = mustJSON(map[string]any{
 		"artifactType": "containerImage", "artifactId": artifactID, "requestId": ev.RequestID, "token": ev.Token,
 	})
+	// additionalData keeps the two keys Azure's action sent (the ref and commit, whatever
+	// the provider) and adds the branch and the pull request's number, head and merge
+	// commits when the run is for one (keys left out when unknown).
+	additional := map[string]string{"GITHUB_REF": ev.CI.Ref, "GITHUB_SHA": ev.CI.CommitSHA}
+	for k, v := range map[string]string{"BRANCH": ev.CI.Branch, "PULL_REQUEST": ev.CI.PullRequest, "HEAD_SHA": ev.CI.HeadSHA, "MERGE_SHA": ev.CI.MergeSHA} {
+		if v != "" {
+			additional[k] = v
+		}
+	}
 	props["workflow"] = mustJSON(map[string]any{
 		"provider": ev.CI.Provider, "runUrl": ev.CI.RunURL, "repositoryUrl": ev.CI.RepositoryURL,
-		"additionalData": map[string]string{"GITHUB_REF": ev.CI.Ref, "GITHUB_SHA": ev.CI.CommitSHA},
+		"additionalData": additional,
 	})
 
 	// vulnscan: identifiers grouped by severity and type, as container-scan reported.

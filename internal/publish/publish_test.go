@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/microsoft/ApplicationInsights-Go/appinsights/contracts"
+
 	"github.com/docker-secscan/docker-secscan/internal/ci"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
@@ -325,5 +327,39 @@ func BenchmarkEnvelope(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		Envelope(ev, cs, time.Now())
+	}
+}
+
+// TestEnvelopeCarriesPullRequestContext: a pull request's number, source branch, head
+// and merge commits reach the workflow's additionalData and the ci.* properties, next to
+// the two keys Azure's action sent; a push adds no empty keys.
+func TestEnvelopeCarriesPullRequestContext(t *testing.T) {
+	cs, _ := ParseConnectionString(ikey)
+	ev := event(1)
+	ev.CI = ci.Context{Provider: "Azure Pipelines", Ref: "refs/pull/42/merge", Branch: "feature/login-fix", PullRequest: "42",
+		CommitSHA: "9a8b", HeadSHA: "3f2c", MergeSHA: "9a8b"}
+	props := Envelope(ev, cs, time.Unix(0, 0)).Data.(*contracts.Data).BaseData.(*contracts.EventData).Properties
+	var wf struct {
+		AdditionalData map[string]string `json:"additionalData"`
+	}
+	if err := json.Unmarshal([]byte(props["workflow"]), &wf); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"GITHUB_REF": "refs/pull/42/merge", "GITHUB_SHA": "9a8b", "BRANCH": "feature/login-fix",
+		"PULL_REQUEST": "42", "HEAD_SHA": "3f2c", "MERGE_SHA": "9a8b"}
+	if fmt.Sprint(wf.AdditionalData) != fmt.Sprint(want) {
+		t.Errorf("additionalData = %v, want %v", wf.AdditionalData, want)
+	}
+	for k, v := range map[string]string{"ci.pull_request": "42", "ci.head_sha": "3f2c", "ci.merge_sha": "9a8b", "ci.branch": "feature/login-fix"} {
+		if props[k] != v {
+			t.Errorf("%s = %q, want %q", k, props[k], v)
+		}
+	}
+	ev.CI = ci.Context{Provider: "GitHub Actions", Ref: "refs/heads/main", CommitSHA: "s"}
+	props = Envelope(ev, cs, time.Unix(0, 0)).Data.(*contracts.Data).BaseData.(*contracts.EventData).Properties
+	wf.AdditionalData = nil
+	json.Unmarshal([]byte(props["workflow"]), &wf)
+	if len(wf.AdditionalData) != 2 {
+		t.Errorf("a push: additionalData = %v, want GITHUB_REF and GITHUB_SHA only", wf.AdditionalData)
 	}
 }
