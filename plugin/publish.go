@@ -31,6 +31,8 @@ func (o *publishOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.connectionString, "appinsights-connection-string", "",
 		"Application Insights connection string, or instrumentation key (default $APPLICATIONINSIGHTS_CONNECTION_STRING, then $APPINSIGHTS_INSTRUMENTATIONKEY)")
 	fs.StringVar(&o.token, "publish-token", "", "Subscription token sent in the event's context, as Azure's action did (default $SECSCAN_PUBLISH_TOKEN)")
+	// The name Azure's publish-security-assessments action gave the same input.
+	fs.StringVar(&o.token, "subscription-token", "", "Same as --publish-token (the name Azure's publish-security-assessments action used)")
 	fs.BoolVar(&o.required, "publish-required", false, "Exit 1 when the result cannot be published (it is still spooled); by default a failed publication only warns")
 	fs.DurationVar(&o.timeout, "publish-timeout", 10*time.Second, "How long to wait for Application Insights to accept an event")
 	fs.StringArrayVar(&o.ciOverrides, "ci", nil, "Override a detected CI field, FIELD=VALUE (repeatable; fields: "+strings.Join(ci.FieldNames(), ", ")+")")
