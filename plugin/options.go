@@ -164,27 +164,28 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 		sources = append(sources, path)
 	} else {
 		// No policy file: read the files Trivy and container-scan users already have,
-		// where those tools look for them.
-		for _, f := range defaultImports() {
-			var ex []policy.Exception
-			if strings.HasSuffix(f, "allowedlist.yaml") {
-				ex, err = policy.LoadAllowlist(f)
-			} else {
-				ex, err = policy.LoadTrivyIgnore(f)
-			}
+		// where and under the names those tools look for them (policy.FindImports).
+		imps, err := policy.FindImports(searchDirs(), os.Getenv)
+		if err != nil {
+			return p, "", err
+		}
+		for _, imp := range imps {
+			ex, rec, err := policy.LoadImport(imp)
 			if err != nil {
 				return p, "", err
 			}
 			p.Exceptions = append(p.Exceptions, ex...)
-			sources = append(sources, f)
+			p.Imported = append(p.Imported, rec)
+			sources = append(sources, rec.Path)
 		}
 	}
 	for _, f := range o.vex {
-		ex, err := policy.LoadOpenVEX(f)
+		ex, rec, err := policy.LoadImport(policy.Import{Path: f, Format: policy.FormatOpenVEX, Note: "--vex"})
 		if err != nil {
 			return p, "", err
 		}
 		p.Exceptions = append(p.Exceptions, ex...)
+		p.Imported = append(p.Imported, rec)
 		sources = append(sources, f)
 	}
 	if fl.Changed("severity-threshold") || path == "" {
@@ -235,25 +236,6 @@ func findPolicyFile(flag string) (string, error) {
 		}
 	}
 	return "", nil
-}
-
-// defaultImports lists the ignore files present where Trivy (.trivyignore,
-// .trivyignore.yaml in the working directory) and Azure's container-scan
-// (.github/containerscan/allowedlist.yaml in the repository) look for them.
-func defaultImports() []string {
-	var out []string
-	for _, f := range []string{".trivyignore", ".trivyignore.yaml"} {
-		if st, err := os.Stat(f); err == nil && !st.IsDir() {
-			out = append(out, f)
-		}
-	}
-	for _, dir := range searchDirs() {
-		f := filepath.Join(dir, ".github", "containerscan", "allowedlist.yaml")
-		if st, err := os.Stat(f); err == nil && !st.IsDir() {
-			return append(out, f)
-		}
-	}
-	return out
 }
 
 // searchDirs is the working directory and, when different, the git root above it.

@@ -3,10 +3,14 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/docker/cli/cli/command"
 	"github.com/spf13/cobra"
+
+	"github.com/docker-secscan/docker-secscan/internal/policy"
 )
 
 func newPolicyCommand(dockerCli command.Cli) *cobra.Command {
@@ -52,6 +56,7 @@ func newPolicyCommand(dockerCli command.Cli) *cobra.Command {
 					fmt.Fprintf(dockerCli.Err(), "note: exception %s (%s) expires on %s\n", e.ID, e.Source, e.Expires.UTC().Format(time.DateOnly))
 				}
 			}
+			printImports(dockerCli.Err(), pol)
 			fmt.Fprintf(dockerCli.Err(), "policy OK: %s (%d exceptions)\n", source, len(pol.Exceptions))
 			fmt.Fprintln(dockerCli.Out(), string(b))
 			return nil
@@ -64,4 +69,25 @@ func newPolicyCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// printImports says which import files were found and read (path, format, entries, and
+// how a file was found when it was not the name given), or where they were looked for.
+func printImports(w io.Writer, pol policy.Policy) {
+	for _, f := range pol.Imported {
+		note := ""
+		if f.Note != "" {
+			note = "; " + f.Note
+		}
+		fmt.Fprintf(w, "imported %s (%s: %d %s%s)\n", f.Path, f.Format, f.Exceptions, map[bool]string{true: "entry", false: "entries"}[f.Exceptions == 1], note)
+	}
+	if len(pol.Imported) > 0 {
+		return
+	}
+	if pol.Source == "defaults" {
+		fmt.Fprintf(w, "no import files found: looked for %s in the working directory (or $TRIVY_IGNOREFILE, or ignorefile in trivy.yaml) and .github/containerscan/%s in the working directory, the git root and $GITHUB_WORKSPACE\n",
+			strings.Join(policy.TrivyIgnoreNames, ", "), strings.Join(policy.AllowlistNames, " or "))
+	} else {
+		fmt.Fprintf(w, "no import files: a policy file reads only the imports it names (imports.allowlist, imports.trivyignore, imports.vex)\n")
+	}
 }

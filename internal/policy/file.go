@@ -89,6 +89,8 @@ type Policy struct {
 	MaxHorizon    time.Duration    `json:"maxHorizon"`
 	WarnBefore    time.Duration    `json:"warnBefore"`
 	Exceptions    []Exception      `json:"exceptions"`
+	// Imported lists the import files read (allowlist, .trivyignore, VEX), in order.
+	Imported []ImportedFile `json:"imported,omitempty"`
 
 	index map[string][]int // set by Evaluate: exception positions by upper-case ID
 }
@@ -242,19 +244,24 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 		return filepath.Join(base, s)
 	}
 	if v.err == nil {
+		// Named imports are read as named (a folder or the other spelling of
+		// allowedlist.yaml/.yml is resolved as container-scan does: ResolveAllowlist).
+		var imps []Import
 		if f.Imports.Allowlist != "" {
-			ex, err := LoadAllowlist(rel(f.Imports.Allowlist))
-			v.addErr(err)
-			p.Exceptions = append(p.Exceptions, ex...)
+			imps = append(imps, Import{Path: rel(f.Imports.Allowlist), Format: FormatAllowlist})
 		}
 		for _, ti := range f.Imports.TrivyIgnore {
-			ex, err := LoadTrivyIgnore(rel(ti))
-			v.addErr(err)
-			p.Exceptions = append(p.Exceptions, ex...)
+			imps = append(imps, Import{Path: rel(ti), Format: TrivyIgnoreFormat(ti)})
 		}
 		for _, vx := range f.Imports.VEX {
-			ex, err := LoadOpenVEX(rel(vx))
+			imps = append(imps, Import{Path: rel(vx), Format: FormatOpenVEX})
+		}
+		for _, imp := range imps {
+			ex, rec, err := LoadImport(imp)
 			v.addErr(err)
+			if err == nil {
+				p.Imported = append(p.Imported, rec)
+			}
 			p.Exceptions = append(p.Exceptions, ex...)
 		}
 	}

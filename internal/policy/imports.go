@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -67,7 +68,7 @@ func LoadTrivyIgnore(path string) ([]Exception, error) {
 	if err != nil {
 		return nil, err
 	}
-	if strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml") {
+	if TrivyIgnoreFormat(path) == FormatTrivyIgnoreYAML {
 		return ParseTrivyIgnoreYAML(path, data)
 	}
 	return ParseTrivyIgnore(path, data)
@@ -105,7 +106,10 @@ func ParseTrivyIgnore(name string, data []byte) ([]Exception, error) {
 	return out, nil
 }
 
-// ParseTrivyIgnoreYAML parses .trivyignore.yaml.
+// ParseTrivyIgnoreYAML parses .trivyignore.yaml as Trivy's IgnoreConfig does:
+// vulnerabilities, misconfigurations and secrets (by rule ID), each with id, paths,
+// purls, statement and expired_at. licenses entries are read and ignored (licences are
+// not findings here).
 func ParseTrivyIgnoreYAML(name string, data []byte) ([]Exception, error) {
 	type entry struct {
 		ID        string   `yaml:"id"`
@@ -128,7 +132,7 @@ func ParseTrivyIgnoreYAML(name string, data []byte) ([]Exception, error) {
 	for _, group := range []struct {
 		key     string
 		entries []entry
-	}{{"vulnerabilities", f.Vulnerabilities}, {"misconfigurations", f.Misconfigurations}} {
+	}{{"vulnerabilities", f.Vulnerabilities}, {"misconfigurations", f.Misconfigurations}, {"secrets", f.Secrets}} {
 		for i, e := range group.entries {
 			key := fmt.Sprintf("%s[%d]", group.key, i)
 			if strings.TrimSpace(e.ID) == "" {
@@ -338,4 +342,182 @@ func readLimited(path, what string) ([]byte, error) {
 		return nil, fmt.Errorf("%s %s is not a UTF-8 text file", what, path)
 	}
 	return bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), nil
+}
+
+// Import formats, as ImportedFile.Format names them.
+const (
+	FormatAllowlist       = "container-scan allowedlist"
+	FormatTrivyIgnore     = ".trivyignore"
+	FormatTrivyIgnoreYAML = ".trivyignore.yaml"
+	FormatOpenVEX         = "OpenVEX"
+)
+
+// AllowlistNames are the names Azure's container-scan action accepts for its allowlist
+// in .github/containerscan/, in the order it tries them (allowedlist.yaml, then
+// allowedlist.yml: Azure/container-scan#76).
+var AllowlistNames = []string{"allowedlist.yaml", "allowedlist.yml"}
+
+// TrivyIgnoreNames are the ignore files read from the working directory when there is
+// no policy file: .trivyignore, Trivy's default --ignorefile, and the YAML format under
+// both extensions Trivy reads as YAML (pkg/result.ParseIgnoreFile decides by the
+// extension .yaml or .yml; Trivy itself reads them only when named by --ignorefile).
+var TrivyIgnoreNames = []string{".trivyignore", ".trivyignore.yaml", ".trivyignore.yml"}
+
+// Import is an import file to read: its path and format.
+type Import struct {
+	Path   string
+	Format string
+	Note   string // how it was found, when that is not obvious
+}
+
+// ImportedFile records an import file that was read, for `policy check` and the
+// policy's JSON.
+type ImportedFile struct {
+	Path       string `json:"path"`
+	Format     string `json:"format"`
+	Exceptions int    `json:"exceptions"`     // entries read (a .trivyignore.yaml entry with several paths counts once per path)
+	Note       string `json:"note,omitempty"` // e.g. which spelling was read in place of the one named
+}
+
+// TrivyIgnoreFormat returns the format of a Trivy ignore file by its extension, as
+// Trivy's pkg/result.ParseIgnoreFile decides: YAML for .yaml and .yml, else the
+// line format.
+func TrivyIgnoreFormat(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		return FormatTrivyIgnoreYAML
+	}
+	return FormatTrivyIgnore
+}
+
+// ResolveAllowlist returns the container-scan allowlist file that path names: path
+// itself when it exists; for a folder, its allowedlist.yaml or allowedlist.yml (or
+// those in its .github/containerscan/); for a missing allowedlist.yaml, the
+// allowedlist.yml beside it (and the reverse), as container-scan falls back. note
+// says what was read instead of what was named; err when nothing fits.
+func ResolveAllowlist(path string) (found, note string, err error) {
+	st, statErr := os.Stat(path)
+	switch {
+	case statErr == nil && !st.IsDir():
+		return path, "", nil
+	case statErr == nil:
+		for _, dir := range []string{path, filepath.Join(path, ".github", "containerscan")} {
+			for _, n := range AllowlistNames {
+				if f := filepath.Join(dir, n); isFile(f) {
+					return f, fmt.Sprintf("found in the folder %s", path), nil
+				}
+			}
+		}
+		return "", "", fmt.Errorf("allowlist %s is a folder with no %s in it or in its .github/containerscan/", path, strings.Join(AllowlistNames, " or "))
+	}
+	dir, base := filepath.Split(path)
+	for i, n := range AllowlistNames {
+		if strings.EqualFold(base, n) {
+			other := filepath.Join(dir, AllowlistNames[1-i])
+			if isFile(other) {
+				return other, fmt.Sprintf("%s not found: read %s, as container-scan does", base, AllowlistNames[1-i]), nil
+			}
+		}
+	}
+	return "", "", fmt.Errorf("allowlist %s: no such file", path)
+}
+
+// FindImports lists the import files present where their own tools look for them,
+// for a run without a policy file. dirs are the working directory and, when
+// different, the git root; getenv reads the environment.
+//
+//   - Trivy: $TRIVY_IGNOREFILE when set (Trivy fails when a file it was told to read is
+//     missing, and so does this), else the ignorefile key of Trivy's config file
+//     ($TRIVY_CONFIG, default trivy.yaml in the working directory), else
+//     TrivyIgnoreNames in the working directory. Trivy reads them relative to the
+//     working directory only.
+//   - Azure container-scan: .github/containerscan/ with AllowlistNames, in the working
+//     directory, the git root, then $GITHUB_WORKSPACE (where the action reads it); the
+//     first found is read, as the action reads one.
+func FindImports(dirs []string, getenv func(string) string) ([]Import, error) {
+	var out []Import
+	wd := "."
+	if len(dirs) > 0 {
+		wd = dirs[0]
+	}
+	named, from := getenv("TRIVY_IGNOREFILE"), "TRIVY_IGNOREFILE"
+	if named == "" {
+		cfg := getenv("TRIVY_CONFIG")
+		if cfg == "" {
+			cfg = filepath.Join(wd, "trivy.yaml")
+		}
+		if isFile(cfg) {
+			var conf struct {
+				IgnoreFile string `yaml:"ignorefile"`
+			}
+			if data, err := readLimited(cfg, "Trivy config"); err == nil && decodeYAML(cfg, data, &conf) == nil && conf.IgnoreFile != "" {
+				named, from = conf.IgnoreFile, "ignorefile in "+cfg
+				if !filepath.IsAbs(named) {
+					named = filepath.Join(wd, named)
+				}
+			}
+		}
+	}
+	if named != "" {
+		if !isFile(named) {
+			return nil, fmt.Errorf("%s names %s: no such file (Trivy would fail too): fix it or unset it", from, named)
+		}
+		out = append(out, Import{Path: named, Format: TrivyIgnoreFormat(named), Note: "named by " + from})
+	} else {
+		for _, n := range TrivyIgnoreNames {
+			if f := filepath.Join(wd, n); isFile(f) {
+				out = append(out, Import{Path: f, Format: TrivyIgnoreFormat(f)})
+			}
+		}
+	}
+	places := append([]string{}, dirs...)
+	if ws := getenv("GITHUB_WORKSPACE"); ws != "" {
+		places = append(places, ws)
+	}
+	seen := map[string]bool{}
+	for _, dir := range places {
+		for _, n := range AllowlistNames {
+			f := filepath.Join(dir, ".github", "containerscan", n)
+			if abs, err := filepath.Abs(f); err == nil && seen[abs] {
+				continue
+			} else if err == nil {
+				seen[abs] = true
+			}
+			if isFile(f) {
+				return append(out, Import{Path: f, Format: FormatAllowlist}), nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// LoadImport reads one import file in its format and records what was read.
+func LoadImport(imp Import) ([]Exception, ImportedFile, error) {
+	var ex []Exception
+	var err error
+	rec := ImportedFile{Path: imp.Path, Format: imp.Format, Note: imp.Note}
+	switch imp.Format {
+	case FormatAllowlist:
+		path, note, rerr := ResolveAllowlist(imp.Path)
+		if rerr != nil {
+			return nil, rec, rerr
+		}
+		if note != "" {
+			rec.Path, rec.Note = path, note
+		}
+		ex, err = LoadAllowlist(path)
+	case FormatTrivyIgnore, FormatTrivyIgnoreYAML:
+		ex, err = LoadTrivyIgnore(imp.Path)
+	case FormatOpenVEX:
+		ex, err = LoadOpenVEX(imp.Path)
+	default:
+		return nil, rec, fmt.Errorf("%s: unknown import format %q", imp.Path, imp.Format)
+	}
+	rec.Exceptions = len(ex)
+	return ex, rec, err
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
