@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/distribution/reference"
+	openvex "github.com/openvex/go-vex/pkg/vex"
 	"github.com/package-url/packageurl-go"
 
 	"github.com/docker-secscan/docker-secscan/internal/report"
@@ -109,6 +110,12 @@ type Exception struct {
 	Product       string    `json:"product,omitempty"`       // VEX product purl of the image (pkg:oci/..., pkg:docker/...)
 	VEXStatus     string    `json:"vexStatus,omitempty"`     // not_affected or fixed, for VEX statements
 	Justification string    `json:"justification,omitempty"` // VEX justification
+
+	// VEXProduct and VEXComponent are a VEX statement's image product and package
+	// (OpenVEX components: @id, identifiers, hashes); when set, they are what matches,
+	// and Product and Package only show their first purl.
+	VEXProduct   *openvex.Component `json:"vexProduct,omitempty"`
+	VEXComponent *openvex.Component `json:"vexComponent,omitempty"`
 }
 
 // Defaults returns the policy used when there is no file: block HIGH and above, every

@@ -13,6 +13,10 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	openvex "github.com/openvex/go-vex/pkg/vex"
+
+	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
 // LoadAllowlist reads Azure container-scan's allowedlist.yaml
@@ -177,27 +181,48 @@ func ParseTrivyIgnoreYAML(name string, data []byte) ([]Exception, error) {
 	return out, v.err
 }
 
-// LoadOpenVEX reads an OpenVEX document (v0.0.1 or v0.2.0). A statement with status
-// not_affected or fixed suppresses its vulnerability (named by name, @id or aliases)
-// for its products: an image product (pkg:oci/..., pkg:docker/...) must be the scanned
-// image, and its subcomponents (package purls) narrow it to those packages; a package
-// product stands for that package in any image. As the OpenVEX spec says, for the same
-// vulnerability and product the last statement wins, so a later affected or
-// under_investigation statement cancels an earlier not_affected one. not_affected
-// needs a justification or an impact statement.
+// LoadOpenVEX reads an OpenVEX document (v0.0.1 or v0.2.0); see ParseOpenVEXNotes.
 func LoadOpenVEX(path string) ([]Exception, error) {
-	data, err := readLimited(path, "VEX document")
-	if err != nil {
-		return nil, err
-	}
-	return ParseOpenVEX(path, data)
+	ex, _, err := loadOpenVEX(path)
+	return ex, err
 }
 
-// ParseOpenVEX parses OpenVEX JSON.
+func loadOpenVEX(path string) ([]Exception, []string, error) {
+	data, err := readLimited(path, "VEX document")
+	if err != nil {
+		return nil, nil, err
+	}
+	return ParseOpenVEXNotes(path, data)
+}
+
+// ParseOpenVEX parses OpenVEX JSON; see ParseOpenVEXNotes (its notes are dropped).
 func ParseOpenVEX(name string, data []byte) ([]Exception, error) {
+	ex, _, err := ParseOpenVEXNotes(name, data)
+	return ex, err
+}
+
+// ParseOpenVEXNotes parses an OpenVEX document (v0.0.1 or v0.2.0, JSON). A statement
+// with status not_affected or fixed suppresses its vulnerability (named by name, @id or
+// aliases) for its products. Products and subcomponents are components as the OpenVEX
+// spec defines them (an @id IRI, identifiers purl/cpe23/cpe22, hashes) and are matched
+// as github.com/openvex/go-vex's Component.Matches does (Trivy's VEX library): @id or any
+// identifier, purls from generic to specific (pkg:apk/alpine/musl matches every musl).
+//   - An image product (a pkg:oci/... or pkg:docker/... purl among its @id and
+//     identifiers, or a sha-256/sha-512 hash of the image) must be the scanned image;
+//     its subcomponents narrow it to those packages.
+//   - A package product (any other purl) stands for that package in any image; so do
+//     its subcomponents.
+//
+// A product or subcomponent that we cannot compare with a finding (only an IRI that is
+// not a purl, only CPEs, or a package known only by hashes: findings carry purls) does
+// not fail the document: it is left out and said in a note. As the OpenVEX spec says,
+// for the same vulnerability and product the last statement wins, so a later affected
+// or under_investigation statement cancels an earlier not_affected one. not_affected
+// needs a justification or an impact statement.
+func ParseOpenVEXNotes(name string, data []byte) ([]Exception, []string, error) {
 	type component struct {
-		ID            string      `json:"@id"`
-		Subcomponents []component `json:"subcomponents"`
+		openvex.Component
+		Subcomponents []openvex.Component `json:"subcomponents"`
 	}
 	var doc struct {
 		Context    string `json:"@context"`
@@ -211,17 +236,18 @@ func ParseOpenVEX(name string, data []byte) ([]Exception, error) {
 		} `json:"statements"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, &FieldError{File: name, Msg: "not an OpenVEX JSON document (want an object with @context and statements)"}
+		return nil, nil, &FieldError{File: name, Msg: "not an OpenVEX JSON document (want an object with @context and statements)"}
 	}
 	if !strings.Contains(doc.Context, "openvex") {
-		return nil, &FieldError{File: name, Key: "@context", Msg: fmt.Sprintf("%q is not an OpenVEX context (https://openvex.dev/ns/...)", doc.Context)}
+		return nil, nil, &FieldError{File: name, Key: "@context", Msg: fmt.Sprintf("%q is not an OpenVEX context (https://openvex.dev/ns/...)", doc.Context)}
 	}
-	type scope struct{ product, pkg string }
+	type scope struct{ product, pkg *openvex.Component }
 	type verdict struct {
 		ex     Exception
 		active bool
 	}
 	var order []string
+	var notes []string
 	last := map[string]verdict{}
 	for i, st := range doc.Statements {
 		key := fmt.Sprintf("statements[%d]", i)
@@ -237,49 +263,63 @@ func ParseOpenVEX(name string, data []byte) ([]Exception, error) {
 		} else if err := json.Unmarshal(st.Vulnerability, &vobj); err == nil {
 			ids = append(append(ids, vobj.Name, vobj.ID), vobj.Aliases...)
 		} else {
-			return nil, &FieldError{File: name, Key: key + ".vulnerability", Msg: "want a name or an object with name, @id or aliases"}
+			return nil, nil, &FieldError{File: name, Key: key + ".vulnerability", Msg: "want a name or an object with name, @id or aliases"}
 		}
 		ids = slices.DeleteFunc(ids, func(s string) bool { return strings.TrimSpace(s) == "" })
 		if len(ids) == 0 {
-			return nil, &FieldError{File: name, Key: key + ".vulnerability", Msg: "missing: name the vulnerability"}
+			return nil, nil, &FieldError{File: name, Key: key + ".vulnerability", Msg: "missing: name the vulnerability"}
 		}
 		switch st.Status {
 		case "not_affected":
 			if st.Justification == "" && st.ImpactStatement == "" {
-				return nil, &FieldError{File: name, Key: key, Msg: "not_affected needs a justification or an impact_statement (OpenVEX spec)"}
+				return nil, nil, &FieldError{File: name, Key: key, Msg: "not_affected needs a justification or an impact_statement (OpenVEX spec)"}
 			}
 		case "fixed", "affected", "under_investigation":
 		default:
-			return nil, &FieldError{File: name, Key: key + ".status", Msg: fmt.Sprintf("%q is not an OpenVEX status (not_affected, affected, fixed, under_investigation)", st.Status)}
+			return nil, nil, &FieldError{File: name, Key: key + ".status", Msg: fmt.Sprintf("%q is not an OpenVEX status (not_affected, affected, fixed, under_investigation)", st.Status)}
+		}
+		if len(st.Products) == 0 {
+			return nil, nil, &FieldError{File: name, Key: key + ".products", Msg: "missing: a statement applies to named products (the image as pkg:oci/..., or packages)"}
 		}
 		var scopes []scope
-		for _, raw := range st.Products {
+		skip := func(where string, c openvex.Component, why string) {
+			notes = append(notes, fmt.Sprintf("%s (%s.%s): %s %s cannot be matched with the scan (%s): the statement does not apply to it",
+				name, key, where, strings.Join(ids[:1], ""), describeComponent(c), why))
+		}
+		for j, raw := range st.Products {
+			where := fmt.Sprintf("products[%d]", j)
 			var c component
 			var sid string
 			if json.Unmarshal(raw, &sid) == nil {
-				c.ID = sid
+				c.ID = sid // OpenVEX v0.0.1 names products by a string
 			} else if err := json.Unmarshal(raw, &c); err != nil {
-				return nil, &FieldError{File: name, Key: key + ".products", Msg: "want product objects with \"@id\""}
+				return nil, nil, &FieldError{File: name, Key: key + "." + where, Msg: "want a product: an object with @id, identifiers or hashes"}
 			}
-			image := strings.HasPrefix(c.ID, "pkg:oci/") || strings.HasPrefix(c.ID, "pkg:docker/")
-			switch {
-			case image && len(c.Subcomponents) == 0:
-				scopes = append(scopes, scope{product: c.ID})
-			case image:
-				for _, sc := range c.Subcomponents {
-					scopes = append(scopes, scope{product: c.ID, pkg: sc.ID})
+			prod := c.Component
+			switch kind, why := componentKind(prod, true); kind {
+			case kindImage:
+				if len(c.Subcomponents) == 0 {
+					scopes = append(scopes, scope{product: &prod})
 				}
-			case strings.HasPrefix(c.ID, "pkg:"):
-				scopes = append(scopes, scope{pkg: c.ID})
-				for _, sc := range c.Subcomponents {
-					scopes = append(scopes, scope{pkg: sc.ID})
+				for k, sc := range c.Subcomponents {
+					if sk, why := componentKind(sc, false); sk != kindPackage {
+						skip(fmt.Sprintf("%s.subcomponents[%d]", where, k), sc, why)
+						continue
+					}
+					scopes = append(scopes, scope{product: &prod, pkg: &sc})
+				}
+			case kindPackage:
+				scopes = append(scopes, scope{pkg: &prod})
+				for k, sc := range c.Subcomponents {
+					if sk, why := componentKind(sc, false); sk != kindPackage {
+						skip(fmt.Sprintf("%s.subcomponents[%d]", where, k), sc, why)
+						continue
+					}
+					scopes = append(scopes, scope{pkg: &sc})
 				}
 			default:
-				return nil, &FieldError{File: name, Key: key + ".products", Msg: fmt.Sprintf("product %q is not a purl: name the image (pkg:oci/NAME@DIGEST) or a package (pkg:TYPE/...)", c.ID)}
+				skip(where, prod, why)
 			}
-		}
-		if len(scopes) == 0 {
-			return nil, &FieldError{File: name, Key: key + ".products", Msg: "missing: a statement applies to named products (the image as pkg:oci/..., or packages)"}
 		}
 		reason := st.ImpactStatement
 		if reason == "" {
@@ -297,15 +337,14 @@ func ParseOpenVEX(name string, data []byte) ([]Exception, error) {
 		}
 		for _, id := range ids {
 			for _, sc := range scopes {
-				k := strings.ToUpper(id) + "\x00" + sc.product + "\x00" + sc.pkg
+				k := strings.ToUpper(id) + "\x00" + componentKey(sc.product) + "\x00" + componentKey(sc.pkg)
 				if _, seen := last[k]; !seen {
 					order = append(order, k)
 				}
-				last[k] = verdict{
-					ex: Exception{ID: id, Package: sc.pkg, Product: sc.product, Reason: reason, Source: fmt.Sprintf("%s (%s)", name, key),
-						VEXStatus: st.Status, Justification: st.Justification},
-					active: st.Status == "not_affected" || st.Status == "fixed",
-				}
+				ex := Exception{ID: id, Reason: reason, Source: fmt.Sprintf("%s (%s)", name, key),
+					VEXStatus: st.Status, Justification: st.Justification, VEXProduct: sc.product, VEXComponent: sc.pkg}
+				ex.Product, ex.Package = displayPurl(sc.product), displayPurl(sc.pkg)
+				last[k] = verdict{ex: ex, active: st.Status == "not_affected" || st.Status == "fixed"}
 			}
 		}
 	}
@@ -315,7 +354,125 @@ func ParseOpenVEX(name string, data []byte) ([]Exception, error) {
 			out = append(out, v.ex)
 		}
 	}
-	return out, nil
+	return out, notes, nil
+}
+
+// What a VEX component names, for matching.
+const (
+	kindNone    = iota // nothing we can compare with a scan
+	kindImage          // the scanned image
+	kindPackage        // a package (findings carry its purl)
+)
+
+// componentPurls returns the purls of a component: its @id when that is a purl, and
+// identifiers.purl.
+func componentPurls(c openvex.Component) []string {
+	var out []string
+	if strings.HasPrefix(c.ID, "pkg:") {
+		out = append(out, c.ID)
+	}
+	if p := c.Identifiers[openvex.PURL]; strings.HasPrefix(p, "pkg:") && p != c.ID {
+		out = append(out, p)
+	}
+	return out
+}
+
+func isImagePurl(p string) bool {
+	return strings.HasPrefix(p, "pkg:oci/") || strings.HasPrefix(p, "pkg:docker/")
+}
+
+// imageHashes are the hash algorithms an image digest can be given in.
+var imageHashes = []openvex.Algorithm{openvex.SHA256, openvex.SHA512}
+
+// componentKind says what a component names (product: a top-level product, which may
+// be the image by its hash) and, for kindNone, why it cannot be matched.
+func componentKind(c openvex.Component, product bool) (int, string) {
+	purls := componentPurls(c)
+	for _, p := range purls {
+		if isImagePurl(p) {
+			return kindImage, ""
+		}
+	}
+	if len(purls) > 0 {
+		return kindPackage, ""
+	}
+	if product {
+		for _, a := range imageHashes {
+			if c.Hashes[a] != "" {
+				return kindImage, ""
+			}
+		}
+	}
+	switch {
+	case c.Identifiers[openvex.CPE23] != "" || c.Identifiers[openvex.CPE22] != "":
+		return kindNone, "named by CPE only; findings are identified by purl"
+	case len(c.Hashes) > 0:
+		return kindNone, "named by hashes only; package findings are identified by purl"
+	case c.ID != "":
+		return kindNone, "its @id is not a purl and it has no purl identifier"
+	}
+	return kindNone, "it has no @id, identifiers or hashes"
+}
+
+// describeComponent names a component in a note.
+func describeComponent(c openvex.Component) string {
+	if c.ID != "" {
+		return fmt.Sprintf("product %q", c.ID)
+	}
+	b, _ := json.Marshal(c)
+	return "product " + string(b)
+}
+
+// componentKey identifies a component for "the last statement wins".
+func componentKey(c *openvex.Component) string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// displayPurl is the purl a component is shown by: its first purl, else its @id.
+func displayPurl(c *openvex.Component) string {
+	if c == nil {
+		return ""
+	}
+	if p := componentPurls(*c); len(p) > 0 {
+		return p[0]
+	}
+	return c.ID
+}
+
+// vexPackageMatches compares a VEX package component with a finding, as go-vex's
+// Component.Matches does (Trivy's VEX filter passes the package's purl the same way).
+func vexPackageMatches(c *openvex.Component, f report.Finding) bool {
+	return f.PURL != "" && c.Matches(f.PURL)
+}
+
+// vexImageMatches compares a VEX image component with the scanned image: any of its
+// image purls (matchProduct, which normalises registries as the purl spec's oci and
+// docker types mean them) or its sha-256/sha-512 hash against the image ID and
+// repository digests.
+func vexImageMatches(c *openvex.Component, sc Scope) bool {
+	for _, p := range componentPurls(*c) {
+		if isImagePurl(p) && matchProduct(p, sc) {
+			return true
+		}
+	}
+	for _, a := range imageHashes {
+		h := strings.ToLower(string(c.Hashes[a]))
+		if h == "" {
+			continue
+		}
+		alg := strings.ReplaceAll(string(a), "-", "")
+		if !strings.HasPrefix(h, alg+":") {
+			h = alg + ":" + h
+		}
+		if slices.Contains(sc.Digests, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxFileSize bounds the policy and import files read (they are small texts).
@@ -377,6 +534,9 @@ type ImportedFile struct {
 	Format     string `json:"format"`
 	Exceptions int    `json:"exceptions"`     // entries read (a .trivyignore.yaml entry with several paths counts once per path)
 	Note       string `json:"note,omitempty"` // e.g. which spelling was read in place of the one named
+	// Notes are what the file holds that cannot apply (e.g. a VEX product named only by
+	// a CPE); Evaluate repeats them in the verdict's notes.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // TrivyIgnoreFormat returns the format of a Trivy ignore file by its extension, as
@@ -509,7 +669,7 @@ func LoadImport(imp Import) ([]Exception, ImportedFile, error) {
 	case FormatTrivyIgnore, FormatTrivyIgnoreYAML:
 		ex, err = LoadTrivyIgnore(imp.Path)
 	case FormatOpenVEX:
-		ex, err = LoadOpenVEX(imp.Path)
+		ex, rec.Notes, err = loadOpenVEX(imp.Path)
 	default:
 		return nil, rec, fmt.Errorf("%s: unknown import format %q", imp.Path, imp.Format)
 	}

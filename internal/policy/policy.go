@@ -143,6 +143,10 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 		}
 	}
 
+	// What imported files hold that cannot apply (e.g. a VEX product known only by CPE).
+	for _, imp := range p.Imported {
+		v.Notes = append(v.Notes, imp.Notes...)
+	}
 	if scan.Packages == 0 && scan.Image.OS == "" {
 		v.Notes = append(v.Notes, "no OS and no language packages were found in the image: nothing was checked for vulnerabilities")
 	}
@@ -268,7 +272,12 @@ func (e Exception) Matches(f report.Finding, repo Scope) bool {
 			return false
 		}
 	}
-	if e.Package != "" && !matchPackage(e.Package, f) {
+	switch {
+	case e.VEXComponent != nil:
+		if !vexPackageMatches(e.VEXComponent, f) {
+			return false
+		}
+	case e.Package != "" && !matchPackage(e.Package, f):
 		return false
 	}
 	if e.Path != "" {
@@ -283,7 +292,12 @@ func (e Exception) Matches(f report.Finding, repo Scope) bool {
 	if e.Image != "" && !matchImage(e.Image, repo) {
 		return false
 	}
-	if e.Product != "" && !matchProduct(e.Product, repo) {
+	switch {
+	case e.VEXProduct != nil:
+		if !vexImageMatches(e.VEXProduct, repo) {
+			return false
+		}
+	case e.Product != "" && !matchProduct(e.Product, repo):
 		return false
 	}
 	return true
