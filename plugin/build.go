@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -356,13 +357,21 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 		return failedCtx(ctx, fmt.Errorf("run docker build: %v", err))
 	}
 
-	id := readImageID(iidfile, metadataFile)
-	if id == "" {
+	ids := builtImageIDs(iidfile, metadataFile)
+	if len(ids) == 0 {
 		return failed(errors.New("the build reported no image ID: with a BuildKit builder that does not load images into the daemon (e.g. docker-container), add --load"))
 	}
-	img, err := daemon.Resolve(ctx, dockerCli.Client(), id)
+	// The first of the exporter's digests that the local store knows as an image: the
+	// index or manifest digest on the containerd image store, the config digest on
+	// the classic store.
+	var img daemon.Image
+	for _, id := range ids {
+		if img, err = daemon.Resolve(ctx, dockerCli.Client(), id); err == nil {
+			break
+		}
+	}
 	if err != nil {
-		return failed(fmt.Errorf("the built image %s is not in the local image store (add --load for a BuildKit builder that does not load): %v", id, err))
+		return failed(fmt.Errorf("the built image %s is not in the local image store (add --load for a BuildKit builder that does not load): %v", ids[0], err))
 	}
 	if len(refs) > 0 {
 		img.Input = reference.FamiliarString(refs[0])
@@ -393,7 +402,7 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 	}
 	var done []string
 	for i, ref := range refs {
-		if _, err := pushScanned(ctx, dockerCli, ref, img.ID, out, opts); err != nil {
+		if _, err := pushScanned(ctx, dockerCli, ref, img, out, opts); err != nil {
 			if len(done) > 0 || i < len(refs)-1 {
 				var rest []string
 				for _, r := range refs[i+1:] {
@@ -408,21 +417,33 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 	return nil
 }
 
-// readImageID takes the built image ID from the --iidfile, or from BuildKit's
-// exporter response in the metadata file.
-func readImageID(iidfile, metadataFile string) string {
-	if b, err := os.ReadFile(iidfile); err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), "sha256:") {
-		return strings.TrimSpace(string(b))
+// builtImageIDs lists the digests a build reported for its image, most specific
+// first: BuildKit's exporter response in the metadata file (containerimage.digest,
+// the index or manifest that Docker's containerd image store names the image by;
+// then containerimage.config.digest, the ID on the classic store), then the
+// --iidfile (which buildx fills with the config digest). Duplicates are dropped.
+func builtImageIDs(iidfile, metadataFile string) []string {
+	var out []string
+	add := func(s string) {
+		s = strings.TrimSpace(s)
+		if strings.HasPrefix(s, "sha256:") && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
 	if b, err := os.ReadFile(metadataFile); err == nil {
 		var md map[string]any
 		if json.Unmarshal(b, &md) == nil {
-			if s, ok := md[exptypes.ExporterImageConfigDigestKey].(string); ok {
-				return s
+			for _, k := range []string{exptypes.ExporterImageDigestKey, exptypes.ExporterImageConfigDigestKey} {
+				if s, ok := md[k].(string); ok {
+					add(s)
+				}
 			}
 		}
 	}
-	return ""
+	if b, err := os.ReadFile(iidfile); err == nil {
+		add(string(b))
+	}
+	return out
 }
 
 // dockerCLIPath is the docker CLI that started the plugin (so a build runs with the

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/docker-secscan/docker-secscan/internal/ci"
+	"github.com/docker-secscan/docker-secscan/internal/daemon"
 	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
@@ -91,6 +92,9 @@ type gateOptions struct {
 	bestPractices  string
 	reports        []string
 	publish        publishOptions
+	// platform limits scan and push to one platform of a multi-platform image
+	// (os/arch[/variant]; "" for every platform the image holds).
+	platform string
 
 	// Set by resolvePolicy.
 	reportSpecs []reportSpec
@@ -111,6 +115,11 @@ func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
 	o.publish.addFlags(fs)
 }
 
+// addPlatformFlag adds --platform (scan and push; a build's --platform is buildx's).
+func (o *gateOptions) addPlatformFlag(fs *pflag.FlagSet, verb string) {
+	fs.StringVar(&o.platform, "platform", "", "Only "+verb+" this platform of a multi-platform image, os/arch[/variant] (default: every platform it holds; API 1.46+ for push)")
+}
+
 // resolvePolicy loads the policy (file, imports, --vex) and applies the flags the
 // user set, which win over the file. It returns the policy and a line that says where
 // it came from.
@@ -123,6 +132,13 @@ func (o *gateOptions) resolvePolicy(cmd *cobra.Command, now time.Time) (policy.P
 func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (policy.Policy, string, error) {
 	if !slices.Contains(reportFormats, o.format) {
 		return policy.Policy{}, "", fmt.Errorf("--format %q is not supported: use one of %s", o.format, strings.Join(reportFormats, ", "))
+	}
+	if o.platform != "" {
+		p, err := daemon.ParsePlatform(o.platform)
+		if err != nil {
+			return policy.Policy{}, "", fmt.Errorf("--platform: %v", err)
+		}
+		o.platform = p
 	}
 	if err := o.db.validate(); err != nil {
 		return policy.Policy{}, "", err

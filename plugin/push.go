@@ -37,6 +37,7 @@ registry to check that its config digest is the scanned image ID.
 		},
 	}
 	opts.addFlags(cmd.Flags())
+	opts.addPlatformFlag(cmd.Flags(), "scan and push")
 	return cmd
 }
 
@@ -81,7 +82,7 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	if code, err := decide(ctx, dockerCli, familiar, out, err, pol, opts); code != ExitPassed || err != nil {
 		return code, err
 	}
-	return pushScanned(ctx, dockerCli, tagged, img.ID, out, opts)
+	return pushScanned(ctx, dockerCli, tagged, img, out, opts)
 }
 
 // decide turns a scan outcome into "go on and push" (ExitPassed, nil), blocked
@@ -106,10 +107,11 @@ func decide(ctx context.Context, dockerCli command.Cli, name string, out *scanOu
 	return ExitPassed, nil
 }
 
-// pushScanned pushes tagged, which must still name the image with ID id (the one that
-// was scanned), checks the pushed manifest, and publishes the outcome (out may be nil
-// after a failed scan that the policy let through).
-func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.NamedTagged, id string, out *scanOutcome, opts *gateOptions) (int, error) {
+// pushScanned pushes tagged, which must still name img (the image that was scanned),
+// checks what the registry then holds under the tag, and publishes the outcome (out
+// may be nil after a failed scan that the policy let through).
+func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.NamedTagged, img daemon.Image, out *scanOutcome, opts *gateOptions) (int, error) {
+	id := img.ID
 	familiar := reference.FamiliarString(tagged)
 	out = namedAs(out, familiar)
 	stderr := dockerCli.Err()
@@ -132,7 +134,7 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	// Push progress goes to stderr: stdout carries only the report, so that
 	// `push -f json > report.json` stays valid JSON.
 	errOut := dockerCli.Err()
-	pushed, err := daemon.Push(ctx, dockerCli.Client(), tagged, encodedAuth, errOut, errOut.FD(), errOut.IsTerminal())
+	pushed, err := daemon.Push(ctx, dockerCli.Client(), tagged, encodedAuth, opts.platform, errOut, errOut.FD(), errOut.IsTerminal())
 	if err != nil {
 		// The scan happened: publish it, marked not pushed.
 		publishAnyway(ctx, dockerCli, out, opts, "", false)
@@ -145,7 +147,7 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	}
 	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
 	insecure := <-insecureCh
-	if err := registry.VerifyPushed(ctx, tagged.Name(), pushed.Digest, id, creds, insecure); err != nil {
+	if err := registry.VerifyPushed(ctx, tagged.Name(), pushExpectation(img, pushed, out), creds, insecure); err != nil {
 		// The image is in the registry: its scan is published all the same.
 		publishAnyway(ctx, dockerCli, out, opts, pushed.Digest, true)
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
@@ -157,6 +159,32 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 		}
 	}
 	return ExitPassed, nil
+}
+
+// pushExpectation says what the registry must hold after pushing img: on Docker's
+// containerd image store the tag names the local image ID (the index or manifest
+// pushed), or, when the daemon pushed one platform's manifest, a manifest that was
+// scanned; on the classic store a manifest whose config is the image ID.
+func pushExpectation(img daemon.Image, pushed daemon.PushResult, out *scanOutcome) registry.Expect {
+	exp := registry.Expect{Tag: pushed.Tag, Digest: pushed.Digest}
+	if exp.Tag == "" && img.Named != nil {
+		if t, ok := img.Named.(reference.Tagged); ok {
+			exp.Tag = t.Tag()
+		}
+	}
+	if img.Store != daemon.StoreContainerd {
+		exp.Config = img.ID
+		return exp
+	}
+	exp.Digests = []string{img.ID}
+	if pushed.SinglePlatform && out != nil && out.result != nil {
+		for _, p := range out.result.Scan.Image.Platforms {
+			if p.Manifest != "" {
+				exp.Digests = append(exp.Digests, p.Manifest)
+			}
+		}
+	}
+	return exp
 }
 
 // publishAnyway publishes a scan on a path that fails for another reason: a

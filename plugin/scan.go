@@ -56,6 +56,7 @@ Exit codes: 0 scanned (with --exit-code: and the gate passed), 1 the tool failed
 		},
 	}
 	opts.addFlags(cmd.Flags())
+	opts.addPlatformFlag(cmd.Flags(), "scan")
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "Exit 2 when the gate would block the image")
 	return cmd
 }

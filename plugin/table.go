@@ -38,7 +38,18 @@ func writeGateTable(w io.Writer, out *scanOutcome, useColor bool) error {
 	if img.EOSL {
 		osName += ", end of life"
 	}
-	fmt.Fprintf(w, "%s (%s)\nimage %s, DB updated %s\n\n", img.Reference, osName, img.ID, out.result.DB.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(w, "%s (%s)\nimage %s, DB updated %s\n", img.Reference, osName, img.ID, out.result.DB.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"))
+	for _, p := range img.Platforms {
+		fmt.Fprintf(w, "scanned %s\n", p.Describe())
+	}
+	for _, a := range img.Absent {
+		fmt.Fprintf(w, "not in the local store, not scanned (a push does not send it): %s\n", a)
+	}
+	if a := report.DescribeAttestations(img.Attestations); a != "" {
+		fmt.Fprintf(w, "%s\n", a)
+	}
+	fmt.Fprintln(w)
+	multi := len(img.Platforms) > 1
 	ds := append([]policy.Decision(nil), out.verdict.Decisions...)
 	sort.SliceStable(ds, func(i, j int) bool {
 		a, b := ds[i], ds[j]
@@ -52,7 +63,11 @@ func writeGateTable(w io.Writer, out *scanOutcome, useColor bool) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DISPOSITION\tSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tTITLE / NOTE")
+	if multi {
+		fmt.Fprintln(tw, "DISPOSITION\tSEVERITY\tID\tPLATFORM\tPACKAGE\tINSTALLED\tFIXED\tTITLE / NOTE")
+	} else {
+		fmt.Fprintln(tw, "DISPOSITION\tSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tTITLE / NOTE")
+	}
 	for _, d := range ds {
 		f := d.Finding
 		sev := f.Severity.String()
@@ -66,6 +81,10 @@ func writeGateTable(w io.Writer, out *scanOutcome, useColor bool) error {
 		note := f.Title
 		if d.Note != "" {
 			note = d.Note
+		}
+		if multi {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Disposition, sev, f.VulnerabilityID, dash(f.Platform), pkg, dash(f.InstalledVersion), dash(f.FixedVersion), truncate(note, 110))
+			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Disposition, sev, f.VulnerabilityID, pkg, dash(f.InstalledVersion), dash(f.FixedVersion), truncate(note, 110))
 	}

@@ -4,6 +4,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,18 +13,24 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/containerd/errdefs"
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/image"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
+	"github.com/moby/moby/client/pkg/versions"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // API is the part of the Docker Engine API client this package uses
 // (github.com/moby/moby/client.APIClient satisfies it).
 type API interface {
+	ClientVersion() string
 	ImageInspect(ctx context.Context, image string, opts ...client.ImageInspectOption) (client.ImageInspectResult, error)
 	ImageSave(ctx context.Context, images []string, opts ...client.ImageSaveOption) (client.ImageSaveResult, error)
 	ImagePush(ctx context.Context, image string, opts client.ImagePushOptions) (client.ImagePushResponse, error)
@@ -32,13 +39,33 @@ type API interface {
 
 // Image is an image found in the local store.
 type Image struct {
-	Input       string          // what the user gave
-	Named       reference.Named // normalised name (nil when the input was an image ID)
-	ID          string          // image ID, "sha256:<64 hex>"
-	DiffIDs     []string        // the layers' diff IDs, bottom first (RootFS.Layers)
+	Input string          // what the user gave
+	Named reference.Named // normalised name (nil when the input was an image ID)
+	// ID is the image ID, "sha256:<64 hex>": the config digest on the classic image
+	// store, the digest of the image index or manifest on the containerd image store
+	// (Docker 29's default), which is then what a push sends as the tag's digest.
+	ID string
+	// Store is StoreContainerd when the daemon names the image by an index or
+	// manifest (inspect's Descriptor, API 1.46+), else StoreClassic.
+	Store string
+	// MediaType is the media type of what ID names on the containerd store ("" else).
+	MediaType string
+	DiffIDs   []string // the layers' diff IDs, bottom first (RootFS.Layers; the daemon's platform)
+	// DiffIDsComplete says DiffIDs are all the layers of the image: one platform image
+	// (the classic store, a manifest, or an index with one image manifest available).
+	DiffIDsComplete bool
+	// Platforms lists the platform images available locally (containerd store, API
+	// 1.48+; empty when unknown).
+	Platforms   []string
 	RepoTags    []string
 	RepoDigests []string
 }
+
+// Image stores, see Image.Store.
+const (
+	StoreClassic    = "classic"
+	StoreContainerd = "containerd"
+)
 
 var (
 	idPattern = regexp.MustCompile(`^(sha256:)?[0-9a-f]{12,64}$`)
@@ -83,7 +110,11 @@ func Resolve(ctx context.Context, api API, input string) (Image, error) {
 		img.Named = reference.TagNameOnly(named)
 		lookup = reference.FamiliarString(img.Named)
 	}
-	res, err := api.ImageInspect(ctx, lookup)
+	var opts []client.ImageInspectOption
+	if versions.GreaterThanOrEqualTo(api.ClientVersion(), "1.48") {
+		opts = append(opts, client.ImageInspectWithManifests(true))
+	}
+	res, err := api.ImageInspect(ctx, lookup, opts...)
 	if err != nil {
 		return img, inspectError(api, input, err)
 	}
@@ -91,6 +122,22 @@ func Resolve(ctx context.Context, api API, input string) (Image, error) {
 	img.DiffIDs = res.RootFS.Layers
 	img.RepoTags = res.RepoTags
 	img.RepoDigests = res.RepoDigests
+	img.Store, img.DiffIDsComplete = StoreClassic, true
+	if d := res.Descriptor; d != nil && d.Digest.String() == res.ID && d.MediaType != "" &&
+		d.MediaType != ocispec.MediaTypeImageConfig && d.MediaType != "application/vnd.docker.container.image.v1+json" {
+		img.Store, img.MediaType = StoreContainerd, d.MediaType
+		images := 0
+		for _, m := range res.Manifests {
+			if m.Kind == image.ManifestKindImage && m.Available {
+				images++
+				if p := m.ImageData; p != nil {
+					img.Platforms = append(img.Platforms, platforms.FormatAll(p.Platform))
+				}
+			}
+		}
+		isIndex := d.MediaType == ocispec.MediaTypeImageIndex || d.MediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
+		img.DiffIDsComplete = !isIndex || images == 1
+	}
 	return img, nil
 }
 
@@ -152,19 +199,53 @@ func saveError(id string, err error) error {
 	return fmt.Errorf("save image %s: %v", id, oneLine(err))
 }
 
+// ParsePlatform checks a platform as `docker push --platform` takes it, os/arch or
+// os/arch/variant (containerd's platform syntax), and returns it normalised
+// ("linux/aarch64" -> "linux/arm64"). An OS alone is refused: it would mean the
+// daemon's architecture, which a gate should not guess.
+func ParsePlatform(s string) (string, error) {
+	if strings.Count(s, "/") < 1 {
+		return "", fmt.Errorf("invalid platform %q: use os/arch[/variant], e.g. linux/amd64", s)
+	}
+	p, err := platforms.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("invalid platform %q: use os/arch[/variant], e.g. linux/amd64", s)
+	}
+	return platforms.FormatAll(platforms.Normalize(p)), nil
+}
+
 // PushResult is what the registry answered to a push.
 type PushResult struct {
 	Tag    string // the tag pushed
-	Digest string // manifest digest, from the push stream's aux message
-	Size   int    // manifest size in bytes
+	Digest string // digest of what the tag now names (manifest or index), from the push stream
+	Size   int    // its size in bytes
+	// SinglePlatform is set when the daemon pushed one platform's manifest instead of
+	// the image index (Docker 29 does so when the index names content the local store
+	// lacks, or with --platform).
+	SinglePlatform bool
 }
+
+// pushedLine is the line every engine prints at the end of a push:
+// "TAG: digest: sha256:<hex> size: N" (distribution's and containerd's pushers alike).
+var pushedLine = regexp.MustCompile(`^(\S+): digest: (sha256:[0-9a-f]{64}) size: ([0-9]+)$`)
 
 // Push pushes the tagged reference through the daemon with encodedAuth (as from
 // docker/cli's command.RetrieveAuthTokenFromImage), rendering progress to out like
-// `docker push` (animated when out is a terminal). It returns the manifest digest the
-// registry accepted, taken from the push stream (not from RepoDigests).
-func Push(ctx context.Context, api API, ref reference.NamedTagged, encodedAuth string, out io.Writer, outFd uintptr, isTerminal bool) (PushResult, error) {
-	rc, err := api.ImagePush(ctx, reference.FamiliarString(ref), client.ImagePushOptions{RegistryAuth: encodedAuth})
+// `docker push` (animated when out is a terminal). platform ("" for all; API 1.46+)
+// pushes only that platform's manifest, as `docker push --platform` does. It returns
+// the digest the registry accepted for the tag, from the push stream: the aux message
+// of Docker's classic store, else the closing "TAG: digest: ... size: N" line that
+// Docker 29's containerd store prints (never from RepoDigests).
+func Push(ctx context.Context, api API, ref reference.NamedTagged, encodedAuth, platform string, out io.Writer, outFd uintptr, isTerminal bool) (PushResult, error) {
+	opts := client.ImagePushOptions{RegistryAuth: encodedAuth}
+	if platform != "" {
+		p, err := platforms.Parse(platform)
+		if err != nil {
+			return PushResult{}, fmt.Errorf("invalid platform %q: use os/arch[/variant], e.g. linux/amd64", platform)
+		}
+		opts.Platform = &p
+	}
+	rc, err := api.ImagePush(ctx, reference.FamiliarString(ref), opts)
 	if err != nil {
 		if client.IsErrConnectionFailed(err) {
 			return PushResult{}, unreachable(api, err)
@@ -172,27 +253,72 @@ func Push(ctx context.Context, api API, ref reference.NamedTagged, encodedAuth s
 		return PushResult{}, pushError(ref, err)
 	}
 	defer rc.Close()
-	var res PushResult
+	var res, fromLine PushResult
+	single := false
 	aux := func(m jsonstream.Message) {
 		if m.Aux == nil {
 			return
 		}
 		var a struct {
-			Tag    string
-			Digest string
-			Size   int
+			Tag                          string
+			Digest                       string
+			Size                         int
+			ManifestPushedInsteadOfIndex bool
 		}
-		if json.Unmarshal(*m.Aux, &a) == nil && a.Digest != "" {
-			res = PushResult{Tag: a.Tag, Digest: a.Digest, Size: a.Size}
+		if json.Unmarshal(*m.Aux, &a) == nil {
+			if a.Digest != "" {
+				res = PushResult{Tag: a.Tag, Digest: a.Digest, Size: a.Size}
+			}
+			single = single || a.ManifestPushedInsteadOfIndex
 		}
 	}
-	if err := jsonmessage.DisplayJSONMessagesStream(rc, out, outFd, isTerminal, aux); err != nil {
+	// The stream is read once: a tee picks the closing status line out of it.
+	sniff := &statusSniffer{}
+	if err := jsonmessage.DisplayJSONMessagesStream(io.TeeReader(rc, sniff), out, outFd, isTerminal, aux); err != nil {
 		return res, pushError(ref, err)
 	}
+	if m := pushedLine.FindStringSubmatch(sniff.last); m != nil {
+		n, _ := strconv.Atoi(m[3])
+		fromLine = PushResult{Tag: m[1], Digest: m[2], Size: n}
+	}
 	if res.Digest == "" {
-		return res, fmt.Errorf("push %s: the daemon reported no manifest digest", reference.FamiliarString(ref))
+		res = fromLine
+	}
+	res.SinglePlatform = single || platform != ""
+	if res.Digest == "" {
+		return res, fmt.Errorf("push %s: the daemon reported no digest for the pushed tag", reference.FamiliarString(ref))
 	}
 	return res, nil
+}
+
+// statusSniffer keeps the last "digest:" status of a JSON message stream.
+type statusSniffer struct {
+	buf  []byte
+	last string
+}
+
+func (s *statusSniffer) Write(p []byte) (int, error) {
+	s.buf = append(s.buf, p...)
+	for {
+		i := bytes.IndexByte(s.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := s.buf[:i]
+		if bytes.Contains(line, []byte(": digest: ")) {
+			var m struct {
+				Status string `json:"status"`
+			}
+			if json.Unmarshal(line, &m) == nil {
+				s.last = strings.TrimSpace(m.Status)
+			}
+		}
+		s.buf = s.buf[i+1:]
+	}
+	if len(s.buf) > 1<<20 { // no line that long is a status line
+		s.buf = s.buf[:0]
+	}
+	return len(p), nil
 }
 
 // pushError names the reference and adds what to do for the usual registry failures.

@@ -53,7 +53,9 @@ type ScanCache struct{ Dir string }
 // Key is the cache key of a scan request against the DB updated at dbUpdated.
 func (c ScanCache) Key(req ScanRequest, dbUpdated time.Time) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "v2\x00%s\x00%s\x00%t\x00%s\x00%s", req.Image.ID, dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion, version.Version)
+	// v3: keyed by platform too, and scans made before images were resolved through
+	// indexes and manifests (v2: an index read as a config gave an empty scan) are gone.
+	fmt.Fprintf(h, "v3\x00%s\x00%s\x00%s\x00%t\x00%s\x00%s", req.Image.ID, req.Image.Platform, dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion, version.Version)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -93,17 +95,18 @@ func (c *Client) NewResult(resp ScanResponse) *Result {
 // scans, so that they are rendered once per scan, format and suppressions.
 func (c ScanCache) AttachRenders(r *Result) { r.renderDir = filepath.Join(c.Dir, "renders") }
 
-// ImageConfigDir is where, under the cache folder, the engine keeps the configs of the
-// images it analysed (named by image ID hex), so that a re-scan against a new DB needs
-// no image when the layer cache holds every layer.
+// ImageConfigDir is where, under the cache folder, the engine keeps the records of the
+// images it analysed (named by image ID hex: the index, manifests and configs that the
+// ID names), so that a re-scan against a new DB needs no image when the layer cache
+// holds every layer.
 const ImageConfigDir = "image-configs"
 
-// ImageConfigPath is where the engine keeps the config of image id ("sha256:...").
+// ImageConfigPath is where the engine keeps the record of image id ("sha256:...").
 func ImageConfigPath(cacheDir, id string) string {
 	return filepath.Join(cacheDir, ImageConfigDir, strings.TrimPrefix(id, "sha256:")+".json")
 }
 
-// ImageConfigCached reports whether the engine kept the config of image id in
+// ImageConfigCached reports whether the engine kept the record of image id in
 // cacheDir, i.e. analysed that image before.
 func ImageConfigCached(cacheDir, id string) bool {
 	_, err := os.Stat(ImageConfigPath(cacheDir, id))

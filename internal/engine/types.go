@@ -69,12 +69,24 @@ type DBStatus struct {
 // `docker save` tar of exactly that image) is either the file ArchivePath or, when that
 // is empty, streamed on the engine's stdin after the request (see ScanReady).
 type Image struct {
-	ArchivePath string   `json:"archivePath,omitempty"` // docker save tar (or .tar.gz) of one image
-	Reference   string   `json:"reference"`             // the reference the user gave
-	ID          string   `json:"id"`                    // image ID (config digest) from the daemon
-	DiffIDs     []string `json:"diffIDs,omitempty"`     // its layers' diff IDs, from the daemon's inspect (a hint; the config decides)
-	RepoTags    []string `json:"repoTags,omitempty"`    // from the daemon's inspect
-	RepoDigests []string `json:"repoDigests,omitempty"` // from the daemon's inspect
+	ArchivePath string `json:"archivePath,omitempty"` // docker save tar (or .tar.gz) of one image
+	Reference   string `json:"reference"`             // the reference the user gave
+	// ID is the local image ID from the daemon: a config digest (classic image store)
+	// or the digest of an image index or manifest (containerd image store). The engine
+	// follows it to the configs (see dockerarchive.Resolve) and never reads an index
+	// or manifest as a config.
+	ID string `json:"id"`
+	// Platform ("linux/arm64", "" for all) limits the scan to that platform's image,
+	// as `docker push --platform` limits the push; "" scans every platform image the ID
+	// names that the archive holds (what a push sends).
+	Platform string `json:"platform,omitempty"`
+	// DiffIDs are layer diff IDs from the daemon's inspect (a hint: the configs
+	// decide), and DiffIDsComplete says they are every layer of the image to scan
+	// (a single-platform image), so that no layer of unknown diff ID is analysed on spec.
+	DiffIDs         []string `json:"diffIDs,omitempty"`
+	DiffIDsComplete bool     `json:"diffIDsComplete,omitempty"`
+	RepoTags        []string `json:"repoTags,omitempty"`    // from the daemon's inspect
+	RepoDigests     []string `json:"repoDigests,omitempty"` // from the daemon's inspect
 }
 
 // Suppression names one finding that an exception or VEX statement suppressed, for

@@ -150,6 +150,7 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	if scan.Packages == 0 && scan.Image.OS == "" {
 		v.Notes = append(v.Notes, "no OS and no language packages were found in the image: nothing was checked for vulnerabilities")
 	}
+	v.Notes = append(v.Notes, platformNotes(scan.Image)...)
 	if p.BestPractices != ActionOff && scan.BestPracticeChecks == 0 {
 		// Trivy checks the Dockerfile it rebuilds from the image's history; with no
 		// history (docker import) or one it cannot parse, no check runs at all.
@@ -449,4 +450,31 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// platformNotes are what a reader must know of a multi-platform image or one with
+// attestations: a platform image with nothing found to check, platforms the local
+// store lacks (neither scanned nor pushed), and a build's SBOM attestation whose
+// package count differs from the scan's (one of the two missed something).
+func platformNotes(img report.Image) []string {
+	var notes []string
+	if len(img.Platforms) > 1 {
+		for _, p := range img.Platforms {
+			if p.Packages == 0 && p.OS == "" {
+				notes = append(notes, fmt.Sprintf("no OS and no language packages were found in the %s image: nothing was checked for vulnerabilities there", p.Platform))
+			}
+		}
+	}
+	for _, a := range img.Absent {
+		notes = append(notes, fmt.Sprintf("the image index names %s, which the local store does not hold: it was not scanned (and a push does not send it)", a))
+	}
+	for _, a := range img.Attestations {
+		if a.SBOMPackages < 0 || a.Platform == "" {
+			continue
+		}
+		if p := img.PlatformOf(a.Platform); p != nil && p.Packages != a.SBOMPackages {
+			notes = append(notes, fmt.Sprintf("the build's SBOM attestation for %s lists %d packages, the scan found %d: compare them (an SBOM generator and Trivy may see different package types)", a.Platform, a.SBOMPackages, p.Packages))
+		}
+	}
+	return notes
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -17,18 +19,29 @@ type Credentials struct {
 	Username, Password, Auth, IdentityToken, RegistryToken string
 }
 
-// VerifyPushed fetches repo@digest and checks that it is the image with config digest
-// imageID: the manifest's config digest for an image manifest, or any child manifest's
-// for an index (multi-platform push). insecure allows plain HTTP (as the daemon's
-// insecure-registries setting does; 127.0.0.1 and localhost are plain HTTP anyway).
-func VerifyPushed(ctx context.Context, repo, digest, imageID string, creds Credentials, insecure bool) error {
+// Expect is what a push must have left in the registry.
+type Expect struct {
+	// Tag is the tag pushed, and Digest the digest the push stream reported for it.
+	Tag, Digest string
+	// Digests, when not empty, are the digests the tag may name: the local image ID on
+	// the containerd image store (its push sends the index or manifest whose digest is
+	// the ID), plus the scanned platform manifests when the daemon pushed one platform.
+	Digests []string
+	// Config, when not empty, is the config digest the pushed manifest (or one child of
+	// a pushed index) must name: the image ID on Docker's classic image store.
+	Config string
+}
+
+// VerifyPushed reads back what repo:tag names in the registry and checks it against
+// exp: the tag must name exp.Digest (the push was not overtaken by another), which
+// must be one of exp.Digests, and the manifest at that digest must name exp.Config.
+// insecure allows plain HTTP (as the daemon's insecure-registries setting does;
+// 127.0.0.1 and localhost are plain HTTP anyway). Errors name the reference and what
+// differed.
+func VerifyPushed(ctx context.Context, repo string, exp Expect, creds Credentials, insecure bool) error {
 	var opts []name.Option
 	if insecure {
 		opts = append(opts, name.Insecure)
-	}
-	ref, err := name.NewDigest(repo+"@"+digest, opts...)
-	if err != nil {
-		return fmt.Errorf("pushed reference %s@%s: %v", repo, digest, err)
 	}
 	auth := authn.FromConfig(authn.AuthConfig{
 		Username: creds.Username, Password: creds.Password, Auth: creds.Auth,
@@ -38,6 +51,30 @@ func VerifyPushed(ctx context.Context, repo, digest, imageID string, creds Crede
 		auth = authn.Anonymous
 	}
 	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(http.DefaultTransport)}
+	if exp.Tag != "" {
+		tag, err := name.NewTag(repo+":"+exp.Tag, opts...)
+		if err != nil {
+			return fmt.Errorf("pushed reference %s:%s: %v", repo, exp.Tag, err)
+		}
+		head, err := remote.Head(tag, ropts...)
+		if err != nil {
+			return fmt.Errorf("read back the pushed tag %s: %v", tag, err)
+		}
+		if got := head.Digest.String(); got != exp.Digest {
+			return fmt.Errorf("the registry says %s names %s, not %s that was just pushed: another push of the tag overtook this one", tag, got, exp.Digest)
+		}
+	}
+	if len(exp.Digests) > 0 && !slices.Contains(exp.Digests, exp.Digest) {
+		return fmt.Errorf("the push sent %s, which is not the scanned image %s", exp.Digest, strings.Join(exp.Digests, " or "))
+	}
+	if exp.Config == "" {
+		return nil
+	}
+	digest, imageID := exp.Digest, exp.Config
+	ref, err := name.NewDigest(repo+"@"+digest, opts...)
+	if err != nil {
+		return fmt.Errorf("pushed reference %s@%s: %v", repo, digest, err)
+	}
 	desc, err := remote.Get(ref, ropts...)
 	if err != nil {
 		return fmt.Errorf("read back the pushed manifest %s: %v", ref, err)

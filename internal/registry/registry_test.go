@@ -31,12 +31,12 @@ func TestVerifyPushed(t *testing.T) {
 	digest, _ := img.Digest()
 	id, _ := img.ConfigName()
 	repo := host + "/app"
-	if err := VerifyPushed(ctx, repo, digest.String(), id.String(), Credentials{}, true); err != nil {
+	if err := VerifyPushed(ctx, repo, Expect{Digest: digest.String(), Config: id.String()}, Credentials{}, true); err != nil {
 		t.Fatalf("the pushed image should verify: %v", err)
 	}
 	other, _ := random.Image(512, 1)
 	otherID, _ := other.ConfigName()
-	if err := VerifyPushed(ctx, repo, digest.String(), otherID.String(), Credentials{}, true); err == nil || !strings.Contains(err.Error(), "scanned image ID") {
+	if err := VerifyPushed(ctx, repo, Expect{Digest: digest.String(), Config: otherID.String()}, Credentials{}, true); err == nil || !strings.Contains(err.Error(), "scanned image ID") {
 		t.Fatalf("another image ID must not verify, got %v", err)
 	}
 
@@ -47,10 +47,21 @@ func TestVerifyPushed(t *testing.T) {
 		t.Fatal(err)
 	}
 	idigest, _ := idx.Digest()
-	if err := VerifyPushed(ctx, repo, idigest.String(), id.String(), Credentials{}, true); err != nil {
+	if err := VerifyPushed(ctx, repo, Expect{Digest: idigest.String(), Config: id.String()}, Credentials{}, true); err != nil {
 		t.Fatalf("an index holding the image should verify: %v", err)
 	}
-	if err := VerifyPushed(ctx, repo, idigest.String(), otherID.String(), Credentials{}, true); err == nil {
+	if err := VerifyPushed(ctx, repo, Expect{Digest: idigest.String(), Config: otherID.String()}, Credentials{}, true); err == nil {
 		t.Fatal("an index without the image must not verify")
+	}
+
+	// The containerd store: the tag must name the local image ID, checked by tag.
+	if err := VerifyPushed(ctx, repo, Expect{Tag: "multi", Digest: idigest.String(), Digests: []string{idigest.String()}}, Credentials{}, true); err != nil {
+		t.Fatalf("the tag names the index pushed: %v", err)
+	}
+	if err := VerifyPushed(ctx, repo, Expect{Tag: "multi", Digest: digest.String(), Digests: []string{digest.String()}}, Credentials{}, true); err == nil || !strings.Contains(err.Error(), "overtook") {
+		t.Fatalf("a tag naming another digest than the push reported must fail, got %v", err)
+	}
+	if err := VerifyPushed(ctx, repo, Expect{Tag: "multi", Digest: idigest.String(), Digests: []string{digest.String()}}, Credentials{}, true); err == nil || !strings.Contains(err.Error(), "not the scanned image") {
+		t.Fatalf("a pushed digest that is not the scanned image must fail, got %v", err)
 	}
 }

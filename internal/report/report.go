@@ -83,6 +83,7 @@ type Finding struct {
 	Target           string   `json:"target"`                 // Trivy result target, e.g. "img (alpine 3.9.4)"
 	Class            string   `json:"class"`                  // "os-pkgs" or "lang-pkgs"
 	Type             string   `json:"type"`                   // package ecosystem, e.g. "alpine", "gomod"
+	Platform         string   `json:"platform,omitempty"`     // os/arch[/variant] of the image it was found in
 }
 
 // Kinds of finding.
@@ -94,14 +95,61 @@ const (
 // Fixable reports whether a fixed version is known (Trivy's status "fixed").
 func (f Finding) Fixable() bool { return f.FixedVersion != "" }
 
-// Image identifies the scanned image.
+// Image identifies the scanned image and says what the scan looked at.
 type Image struct {
-	Reference   string   `json:"reference"`             // what the user named, e.g. "registry:5000/app:1"
-	ID          string   `json:"id"`                    // image ID: the config digest, "sha256:..."
+	Reference string `json:"reference"` // what the user named, e.g. "registry:5000/app:1"
+	// ID is the local image ID, "sha256:...": the config digest on Docker's classic
+	// image store; on the containerd image store (Docker 29's default) the digest of
+	// the image index or manifest, which is also what a push sends as the tag's digest.
+	ID          string   `json:"id"`
 	RepoTags    []string `json:"repoTags,omitempty"`    // tags in the local store
 	RepoDigests []string `json:"repoDigests,omitempty"` // repository digests known to the local store
-	OS          string   `json:"os,omitempty"`          // detected OS, e.g. "alpine 3.9.4"; empty when none
-	EOSL        bool     `json:"eosl,omitempty"`        // the OS release is past its end of service life
+	OS          string   `json:"os,omitempty"`          // detected OS, e.g. "alpine 3.9.4"; empty when none (several platforms: each once, comma-separated)
+	EOSL        bool     `json:"eosl,omitempty"`        // an OS release is past its end of service life
+	// Platforms are the platform images scanned: one for a single-platform image,
+	// each platform a push sends for a multi-platform index.
+	Platforms []Platform `json:"platforms,omitempty"`
+	// Attestations are the attestation manifests the image carries (BuildKit's
+	// provenance and SBOM): not images, not scanned.
+	Attestations []Attestation `json:"attestations,omitempty"`
+	// Absent lists platforms the image index names that the local store does not hold
+	// ("linux/arm64 sha256:..."): neither scanned nor pushed.
+	Absent []string `json:"absent,omitempty"`
+}
+
+// Platform is what a scan looked at in one platform image: the proof that it read
+// something (layers, packages, OS data), never an empty "nothing found".
+type Platform struct {
+	Platform string `json:"platform"`           // os/arch[/variant], e.g. "linux/arm64/v8"
+	Manifest string `json:"manifest,omitempty"` // image manifest digest ("" on the classic store)
+	Config   string `json:"config"`             // image config digest
+	OS       string `json:"os,omitempty"`       // detected OS, e.g. "alpine 3.20.3"; empty when none
+	EOSL     bool   `json:"eosl,omitempty"`
+	Layers   int    `json:"layers"`   // layers of the image
+	Analysed int    `json:"analysed"` // layers read and analysed in this scan (the others came from the layer cache)
+	Packages int    `json:"packages"` // OS and language packages found
+}
+
+// Attestation is an attestation manifest attached to the image (BuildKit stores them
+// in the image index, annotated vnd.docker.reference.type=attestation-manifest).
+type Attestation struct {
+	Manifest       string   `json:"manifest"`                 // attestation manifest digest
+	For            string   `json:"for,omitempty"`            // manifest digest of the image it describes
+	Platform       string   `json:"platform,omitempty"`       // platform of that image, when scanned
+	PredicateTypes []string `json:"predicateTypes,omitempty"` // in-toto predicate types, e.g. "https://spdx.dev/Document"
+	// SBOMPackages counts the packages of its SBOM (SPDX packages or CycloneDX
+	// components), -1 when it holds no SBOM that could be read.
+	SBOMPackages int `json:"sbomPackages"`
+}
+
+// PlatformOf returns the platform scan named p, or nil.
+func (im Image) PlatformOf(p string) *Platform {
+	for i := range im.Platforms {
+		if im.Platforms[i].Platform == p {
+			return &im.Platforms[i]
+		}
+	}
+	return nil
 }
 
 // DB describes the vulnerability database a scan used (Trivy's metadata.json).
@@ -145,12 +193,13 @@ func (s *Scan) Rename(ref string) {
 
 // RenamedTarget is target as a scan of the image named ref instead of old would name
 // it, following Trivy's target naming: "OLD (alpine 3.9.4)" for OS packages, OLD for
-// image-configuration checks; other targets (file paths) stay.
+// image-configuration checks, each followed by " [os/arch]" in a multi-platform scan;
+// other targets (file paths) stay.
 func RenamedTarget(target, old, ref string) string {
 	switch {
 	case target == old:
 		return ref
-	case strings.HasPrefix(target, old+" ("):
+	case strings.HasPrefix(target, old+" ("), strings.HasPrefix(target, old+" ["):
 		return ref + strings.TrimPrefix(target, old)
 	}
 	return target
@@ -163,4 +212,55 @@ func CountBySeverity(findings []Finding) map[Severity]int {
 		counts[f.Severity]++
 	}
 	return counts
+}
+
+// Describe says what the scan of one platform image looked at, e.g. "linux/amd64:
+// alpine 3.9.4, 1 layer (1 analysed now), 14 packages".
+func (p Platform) Describe() string {
+	osName := p.OS
+	if osName == "" {
+		osName = "no OS detected"
+	}
+	if p.EOSL {
+		osName += " (end of life)"
+	}
+	layers := fmt.Sprintf("%d layers", p.Layers)
+	if p.Layers == 1 {
+		layers = "1 layer"
+	}
+	return fmt.Sprintf("%s: %s, %s (%d analysed now, the rest from the layer cache), %d packages", p.Platform, osName, layers, p.Analysed, p.Packages)
+}
+
+// DescribeAttestations says which attestations the image carries, e.g. "2 attestation
+// manifests (not scanned): SBOM for linux/amd64 (15 packages), provenance".
+func DescribeAttestations(as []Attestation) string {
+	if len(as) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, a := range as {
+		kind := "attestation"
+		for _, t := range a.PredicateTypes {
+			switch low := strings.ToLower(t); {
+			case strings.Contains(low, "spdx"), strings.Contains(low, "cyclonedx"):
+				kind = "SBOM"
+			case strings.Contains(low, "provenance"):
+				if kind != "SBOM" {
+					kind = "provenance"
+				}
+			}
+		}
+		if a.Platform != "" {
+			kind += " for " + a.Platform
+		}
+		if a.SBOMPackages >= 0 {
+			kind += fmt.Sprintf(" (%d packages)", a.SBOMPackages)
+		}
+		parts = append(parts, kind)
+	}
+	n := fmt.Sprintf("%d attestation manifests", len(as))
+	if len(as) == 1 {
+		n = "1 attestation manifest"
+	}
+	return n + " (not images, not scanned): " + strings.Join(parts, ", ")
 }

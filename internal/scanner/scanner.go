@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -48,6 +47,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/docker-secscan/docker-secscan/internal/dockerarchive"
 	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/filelock"
 	"github.com/docker-secscan/docker-secscan/internal/report"
@@ -204,45 +204,62 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	if err != nil {
 		return nil, err
 	}
-	raw := plan.config
 	if !need {
-		slog.Debug("The image config and every layer are cached: the image archive is not read", "image_id", img.ID)
+		slog.Debug("The image record and every layer are cached: the image archive is not read", "image_id", img.ID)
 	}
 	var in *ingested
+	blobs := plan.record.get
 	if need {
-		if in, err = s.ingest(ctx, r, img.ID, plan); err != nil {
+		if in, err = s.ingest(ctx, r, plan); err != nil {
 			if diskFull(err) {
 				return nil, s.diskFullError(img, "or of the temporary folder")
 			}
 			return nil, errors.New(javaDBHint(err, err.Error()))
 		}
-		raw = in.config
+		blobs = in.json.get
 	}
-	cfg, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if _, ok := blobs(img.ID); !ok {
+		return nil, fmt.Errorf("the image archive holds no config for image %s (nor an index or manifest of that digest): it is not a docker save archive of that image", img.ID)
+	}
+	resolved, err := dockerarchive.Resolve(img.ID, blobs, img.Platform)
 	if err != nil {
-		return nil, fmt.Errorf("read the image config of %s: %v", img.Reference, err)
+		return nil, fmt.Errorf("image %s: %v", img.Reference, err)
+	}
+	for _, pi := range resolved.Images {
+		if len(pi.DiffIDs) == 0 {
+			return nil, fmt.Errorf("image %s (%s) has no layers: there is nothing to scan", img.Reference, pi.Platform)
+		}
 	}
 	if in != nil {
-		if err := s.store(ctx, plan, in, cfg, img.ID); err != nil {
+		if err := s.store(ctx, plan, in, resolved, img.ID); err != nil {
 			if diskFull(err) {
 				return nil, s.diskFullError(img, "")
 			}
 			return nil, err
 		}
 	}
-	// Trivy's own image artifact finds every layer in the cache, analyses the config
-	// (history packages, best-practice checks) and builds the artifact reference.
-	art, err := artimage.NewArtifact(&streamedImage{ref: img, raw: raw, cfg: cfg}, s.cache, aopts)
-	if err != nil {
-		return nil, fmt.Errorf("prepare the scan of %s: %v", img.Reference, err)
-	}
-	backend := local.NewService(applier.NewApplier(s.cache), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
-	rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
-	if err != nil {
-		if diskFull(err) {
-			return nil, s.diskFullError(img, "")
+	// Each platform image: Trivy's own image artifact finds every layer in the cache,
+	// analyses the config (history packages, best-practice checks) and builds the
+	// artifact reference.
+	var reps []types.Report
+	for _, pi := range resolved.Images {
+		cfg, err := v1.ParseConfigFile(bytes.NewReader(pi.ConfigRaw))
+		if err != nil {
+			return nil, fmt.Errorf("read the image config of %s: %v", img.Reference, err)
 		}
-		return nil, fmt.Errorf("scan %s: %s", img.Reference, javaDBHint(err, rootCause(err)))
+		art, err := artimage.NewArtifact(&streamedImage{ref: img, config: pi.Config, raw: pi.ConfigRaw, cfg: cfg}, s.cache, aopts)
+		if err != nil {
+			return nil, fmt.Errorf("prepare the scan of %s: %v", img.Reference, err)
+		}
+		backend := local.NewService(applier.NewApplier(s.cache), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
+		rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
+		if err != nil {
+			if diskFull(err) {
+				return nil, s.diskFullError(img, "")
+			}
+			return nil, fmt.Errorf("scan %s: %s", img.Reference, javaDBHint(err, rootCause(err)))
+		}
+		reps = append(reps, rep)
 	}
 	// Trivy's CLI filter (pkg/result.FilterResult with its defaults: every severity, no
 	// ignore file): duplicate findings merged, only failed checks kept (passed ones are
@@ -254,16 +271,25 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	for i := range dbTypes.SeverityNames {
 		all = append(all, dbTypes.Severity(i))
 	}
-	for i := range rep.Results {
-		if err := result.FilterResult(ctx, &rep.Results[i], result.IgnoreConfig{}, result.FilterOptions{Severities: all}); err != nil {
-			return nil, fmt.Errorf("scan %s: %v", img.Reference, err)
-		}
-		if ms := rep.Results[i].MisconfSummary; ms != nil && rep.Results[i].Class == types.ClassConfig {
-			checks += ms.Successes + ms.Failures
+	for _, rep := range reps {
+		for i := range rep.Results {
+			if err := result.FilterResult(ctx, &rep.Results[i], result.IgnoreConfig{}, result.FilterOptions{Severities: all}); err != nil {
+				return nil, fmt.Errorf("scan %s: %v", img.Reference, err)
+			}
+			if ms := rep.Results[i].MisconfSummary; ms != nil && rep.Results[i].Class == types.ClassConfig {
+				checks += ms.Successes + ms.Failures
+			}
 		}
 	}
-	res := &Result{trivy: rep}
-	res.Scan = convert(rep, img, s.db)
+	analysed := map[string]bool{}
+	if in != nil {
+		for d := range in.blobs {
+			analysed[d] = true
+		}
+	}
+	reps = platformTargets(reps, resolved)
+	res := &Result{trivy: mergeReports(reps)}
+	res.Scan = convertPlatforms(reps, resolved, img, s.db, analysed, blobs)
 	res.StartedAt, res.FinishedAt = started, time.Now()
 	res.BestPracticeChecks = checks
 	return res, nil
@@ -415,7 +441,7 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 		writer = &trivyreport.JSONWriter{Output: w, ShowSuppressed: true, ListAllPkgs: true}
 	case "sarif":
 		writer = &trivyreport.SarifWriter{Output: w, Version: TrivyVersion}
-		rep = sarifSafeTargets(rep)
+		rep = sarifReport(rep) // every location a relative URI code scanning accepts (sarif.go)
 	case "cyclonedx":
 		writer = cyclonedx.NewWriter(w, TrivyVersion)
 	default:
@@ -425,27 +451,6 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 		return fmt.Errorf("write the %s report: %w", format, err)
 	}
 	return nil
-}
-
-// sarifSafeTargets works around Trivy v0.74.0's SARIF writer, which dereferences a nil
-// URL (and crashes) when a non-OS result's target is not a valid URI reference, as an
-// image reference with a registry port is ("127.0.0.1:5000/app:1", the target of the
-// image-config results). Such targets become the repository path ("app"), which is
-// what Trivy itself does for OS results (report.ToPathUri).
-func sarifSafeTargets(rep types.Report) types.Report {
-	out := rep
-	out.Results = slices.Clone(rep.Results)
-	for i, r := range out.Results {
-		if _, err := url.Parse(r.Target); err == nil {
-			continue
-		}
-		if ref, err := name.ParseReference(r.Target); err == nil {
-			out.Results[i].Target = ref.Context().RepositoryStr()
-		} else {
-			out.Results[i].Target = strings.ReplaceAll(r.Target, ":", "_")
-		}
-	}
-	return out
 }
 
 // suppress returns a copy of rep whose results no longer hold the suppressed
