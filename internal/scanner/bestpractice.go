@@ -21,8 +21,13 @@ import (
 // caches left behind), DKL-LI-0001 (empty passwords), DKL-LI-0002 (duplicate UIDs),
 // DKL-LI-0003 (unnecessary files). CIS-DI-0010 (credentials in ENV) is also reported
 // for what Trivy's image-config secret scanner finds; see secretDockleID.
+//
+// DS001 (a FROM with the latest tag) is not mapped to DKL-DI-0006: Dockle's check is about
+// the tag of the image scanned, not of its base, and the Dockerfile Trivy rebuilds from
+// the history has no FROM lines. Where a mapped check is broader than Dockle's (DS031,
+// DS017), dockleVerdict keeps under the Dockle ID only what Dockle reports; the README
+// lists where the two still differ.
 var dockleByDS = map[int]string{
-	1:  "DKL-DI-0006", // ':latest' tag used            <- Avoid latest tag
 	2:  "CIS-DI-0001", // image user should not be root <- Create a user for the container
 	5:  "CIS-DI-0009", // ADD instead of COPY           <- Use COPY instead of ADD
 	10: "DKL-DI-0001", // RUN using sudo                <- Avoid sudo command
@@ -59,8 +64,13 @@ func bestPracticeFindings(r types.Result) []report.Finding {
 		}
 		id, aliases := m.ID, []string{}
 		if d := DockleID(m.ID); d != "" {
-			id = d
-			aliases = append(aliases, m.ID)
+			switch dockleVerdict(d, m) {
+			case dockleReports:
+				id = d
+				aliases = append(aliases, m.ID)
+			case dockleNothing:
+				continue
+			}
 		}
 		// Every spelling of the Trivy ID users meet: DS-0026 (Trivy 0.74), DS026
 		// (older Trivy, .trivyignore files), AVD-DS-0026 (the AVD ID).
@@ -104,4 +114,181 @@ func trivyIDForms(id, avdID string) []string {
 	}
 	add(avdID)
 	return out
+}
+
+// What Dockle's check would make of a Trivy failure mapped to its ID.
+const (
+	dockleReports = iota // Dockle reports it too: the Dockle ID
+	dockleOther          // Dockle would not, but Trivy's finding stands: Trivy's ID
+	dockleNothing        // nothing is exposed (e.g. an empty value): not a finding
+)
+
+// dockleVerdict applies Dockle's own rule (goodwithtech/dockle pkg/assessor/manifest,
+// v0.4.6 and later) to a failure of the Trivy check mapped to dockleID, as far as
+// Trivy's finding shows it (its message and the Dockerfile line it points at):
+//   - CIS-DI-0010 (DS031, secrets in ENV/ARG): Dockle reports a variable whose name
+//     contains PASS, PASSWD, PASSWORD, SECRET, KEY, ACCESS or TOKEN (any case), except
+//     GPG_KEY and GPG_KEYS, and whose value is not empty (goodwithtech/dockle#180).
+//     An empty value exposes nothing and is not reported at all; a name Dockle does not
+//     find suspicious (or accepts) stays under Trivy's ID, as do DS031's other
+//     findings (secret files copied, credentials set up in RUN).
+//   - CIS-DI-0007 (DS017, update alone): Dockle looks at apt-get/apt only: an
+//     "apt-get update" not followed by an apt install or upgrade in the same line (split
+//     at &&). Other package managers (apk, yum, dnf, zypper) stay under Trivy's ID.
+//
+// Other IDs are reported as Trivy finds them (see the README for the differences).
+// When the finding does not show the line, Trivy's verdict stands under the Dockle ID.
+func dockleVerdict(dockleID string, m types.DetectedMisconfiguration) int {
+	switch dockleID {
+	case "CIS-DI-0010":
+		name, ok := ds031Variable(m.Message)
+		if !ok {
+			return dockleOther
+		}
+		if value, known := instructionValue(causeLines(m), name); known && value == "" {
+			return dockleNothing
+		}
+		if dockleAcceptedEnv[name] || !dockleSuspiciousEnv.MatchString(name) {
+			return dockleOther
+		}
+	case "CIS-DI-0007":
+		lines := causeLines(m)
+		if len(lines) == 0 {
+			return dockleReports
+		}
+		for _, l := range lines {
+			if dockleAptUpdateAlone(l) {
+				return dockleReports
+			}
+		}
+		return dockleOther
+	}
+	return dockleReports
+}
+
+// dockleSuspiciousEnv and dockleAcceptedEnv are Dockle's suspiciousEnvKey (matched as
+// `.*(?i)KEY1|KEY2...`, i.e. anywhere in the name, in any case) and acceptanceEnvKey.
+var (
+	dockleSuspiciousEnv = regexp.MustCompile(`(?i)PASS|PASSWD|PASSWORD|SECRET|KEY|ACCESS|TOKEN`)
+	dockleAcceptedEnv   = map[string]bool{"GPG_KEY": true, "GPG_KEYS": true}
+)
+
+// ds031Message reads the variable DS031 names: `Possible exposure of secret env "X" in ENV`.
+var ds031Message = regexp.MustCompile(`secret env "([^"]+)" in (?:ENV|ARG)`)
+
+func ds031Variable(msg string) (string, bool) {
+	m := ds031Message.FindStringSubmatch(msg)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+// causeLines returns the Dockerfile lines a failure points at (Trivy's cause code).
+func causeLines(m types.DetectedMisconfiguration) []string {
+	var out []string
+	for _, l := range m.CauseMetadata.Code.Lines {
+		if l.IsCause || (m.CauseMetadata.StartLine > 0 && l.Number >= m.CauseMetadata.StartLine && l.Number <= m.CauseMetadata.EndLine) {
+			out = append(out, l.Content)
+		}
+	}
+	return out
+}
+
+// instructionValue finds the value of variable name in ENV or ARG instruction lines:
+// NAME=VALUE words (quotes removed, as the Dockerfile reads them; Trivy writes the value
+// of ENV lines it rebuilds from the history Go-quoted) or the old "ENV NAME VALUE" form.
+// known is false when no line sets name.
+func instructionValue(lines []string, name string) (value string, known bool) {
+	for _, line := range lines {
+		words := shellWords(line)
+		if len(words) < 2 || (!strings.EqualFold(words[0], "ENV") && !strings.EqualFold(words[0], "ARG")) {
+			continue
+		}
+		args := words[1:]
+		for _, w := range args {
+			if k, v, ok := strings.Cut(w, "="); ok && k == name {
+				return v, true
+			}
+		}
+		if strings.EqualFold(words[0], "ENV") && args[0] == name && !strings.Contains(args[0], "=") {
+			return strings.Join(args[1:], " "), true
+		}
+		if strings.EqualFold(words[0], "ARG") && len(args) == 1 && args[0] == name {
+			return "", true // ARG without a default
+		}
+	}
+	return "", false
+}
+
+// shellWords splits a line into words at blanks outside quotes, removing the quotes
+// ("..." with backslash escapes, '...' literal).
+func shellWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '"':
+			inWord = true
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+		case c == '\'':
+			inWord = true
+			for i++; i < len(s) && s[i] != '\''; i++ {
+				cur.WriteByte(s[i])
+			}
+		default:
+			inWord = true
+			cur.WriteByte(c)
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// dockleAptUpdateAlone is Dockle's reducableAptGetUpdate on one RUN line: split at
+// "&&", words at spaces; a part with two of apt-get, apt, update is an update; it is
+// alone unless that part or a later one has two of apt-get, apt, install (or upgrade).
+func dockleAptUpdateAlone(line string) bool {
+	line = strings.TrimSpace(line)
+	if len(line) > 4 && strings.EqualFold(line[:4], "RUN ") {
+		line = line[4:]
+	}
+	update := false
+	for _, part := range strings.Split(line, "&&") {
+		words := strings.Fields(part)
+		if !update && countOf(words, "apt-get", "apt", "update") >= 2 {
+			update = true
+		}
+		if update && (countOf(words, "apt-get", "apt", "install") >= 2 || countOf(words, "apt-get", "apt", "upgrade") >= 2) {
+			return false
+		}
+	}
+	return update
+}
+
+// countOf counts how many of needles are among words (each once), as Dockle's
+// containsThreshold does.
+func countOf(words []string, needles ...string) int {
+	n := 0
+	for _, x := range needles {
+		if slices.Contains(words, x) {
+			n++
+		}
+	}
+	return n
 }
