@@ -80,6 +80,9 @@ func printImports(w io.Writer, pol policy.Policy) {
 			note = "; " + f.Note
 		}
 		fmt.Fprintf(w, "imported %s (%s: %d %s%s)\n", f.Path, f.Format, f.Exceptions, map[bool]string{true: "entry", false: "entries"}[f.Exceptions == 1], note)
+		for _, n := range f.Notes {
+			fmt.Fprintf(w, "note: %s\n", n)
+		}
 	}
 	if len(pol.Imported) > 0 {
 		return

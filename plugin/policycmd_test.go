@@ -65,3 +65,28 @@ func TestPolicyCheckSaysWhichImportsWereRead(t *testing.T) {
 		t.Errorf("nothing found: %q", out.String())
 	}
 }
+
+// TestPolicyCheckPrintsImportNotes: what an import holds that cannot apply (a VEX
+// product named only by a CPE) is printed by policy check, and the policy is valid.
+func TestPolicyCheckPrintsImportNotes(t *testing.T) {
+	dir := t.TempDir()
+	vex := filepath.Join(dir, "v.json")
+	os.WriteFile(vex, []byte(`{"@context":"https://openvex.dev/ns/v0.2.0","statements":[{"vulnerability":{"name":"CVE-1"},"products":[{"identifiers":{"cpe23":"cpe:2.3:a:x:y:1:*:*:*:*:*:*:*"}}],"status":"fixed"}]}`), 0o644)
+	t.Chdir(dir)
+	o := &gateOptions{}
+	fs := pflag.NewFlagSet("check", pflag.ContinueOnError)
+	o.addFlags(fs)
+	o.db.cacheDir = t.TempDir()
+	if err := fs.Parse([]string{"--vex", vex}); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := o.resolvePolicyFlags(fs, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	printImports(&out, p)
+	if !strings.Contains(out.String(), "imported "+vex+" (OpenVEX: 0 entries; --vex)") || !strings.Contains(out.String(), "note: ") || !strings.Contains(out.String(), "CPE") {
+		t.Errorf("policy check prints %q", out.String())
+	}
+}
