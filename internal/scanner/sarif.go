@@ -38,7 +38,7 @@ func sarifReport(rep types.Report) types.Report {
 		if isImageTarget(r.Target, rep.ArtifactName) || r.Class == types.ClassOSPkg || sarifPathURI(r.Target) == "" {
 			out.Results[i].Target = image
 		} else {
-			out.Results[i].Target = sarifPathURI(r.Target)
+			out.Results[i].Target = sarifPathURI(platformSuffix.ReplaceAllString(r.Target, ""))
 		}
 		if len(r.Vulnerabilities) > 0 {
 			vulns := slices.Clone(r.Vulnerabilities)
@@ -62,6 +62,10 @@ func isImageTarget(target, artifact string) bool {
 	}
 	return report.RenamedTarget(target, artifact, "\x00") != target
 }
+
+// platformSuffix is the " [os/arch[/variant]]" that names the platform image of a result
+// of a multi-platform scan: a file's URI is its path, the same on every platform.
+var platformSuffix = regexp.MustCompile(` \[[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9.]+)?\]$`)
 
 // imageIDPattern is an image ID as the docker CLI accepts it: sha256:<64 hex>, or the
 // hex alone.

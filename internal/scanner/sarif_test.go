@@ -154,6 +154,29 @@ func TestSarifURIsForEveryReferenceSpelling(t *testing.T) {
 	}
 }
 
+// TestSarifURIsOfAMultiPlatformScan: results named per platform (" [linux/arm64]") keep
+// the image's URI and their files' paths.
+func TestSarifURIsOfAMultiPlatformScan(t *testing.T) {
+	rep := imageReport("registry.example.com/team/app:1")
+	var all types.Results
+	for _, p := range []string{"linux/amd64", "linux/arm64/v8"} {
+		for _, r := range rep.Results {
+			r.Target += " [" + p + "]"
+			all = append(all, r)
+		}
+	}
+	rep.Results = all
+	var buf bytes.Buffer
+	if err := (&Result{trivy: rep}).Write(context.Background(), &buf, "sarif", WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	validateSARIF(t, "multi-platform", buf.Bytes())
+	out := buf.String()
+	if strings.Count(out, `"uri": "team/app"`) != 6 || strings.Count(out, `"uri": "usr/local/lib/python3.9/site-packages/x-1.0.dist-info/METADATA"`) != 2 || strings.Contains(out, "%5B") {
+		t.Errorf("URIs of a multi-platform scan:\n%s", out)
+	}
+}
+
 // TestCaseSarifLocationURI is cases/sarif-location-uri: an image named myapp:1 gives
 // library/myapp for its vulnerability and best-practice results alike (Trivy's writer
 // gave the best-practice results "myapp:1", read as scheme "myapp").
