@@ -316,6 +316,9 @@ func (r *resolver) config(cd string, raw []byte, manifest string, layers []strin
 	if manifest != "" && len(layers) != len(diffIDs) {
 		return fmt.Errorf("image manifest %s lists %d layers but its config %s has %d diff IDs: the image is damaged", manifest, len(layers), cd, len(diffIDs))
 	}
+	if manifest == "" && cfg.OS == "unknown" && cfg.Architecture == "unknown" {
+		return fmt.Errorf("blob %s is the config of an attestation (platform unknown/unknown), not of an image: scan the image it is attached to", cd)
+	}
 	p := v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
 	if plat != nil && plat.OS != "" {
 		p = *plat
