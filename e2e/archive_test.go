@@ -230,10 +230,10 @@ func filterTar(t *testing.T, src, dst string, keep func(name string) bool) {
 	tw.Close()
 }
 
-// TestRescanAgainstANewDBReadsNoImage: when only the DB changed, the image's config
+// testRescanAgainstANewDBReadsNoImage: when only the DB changed, the image's config
 // and layers are in the caches, so the engine does not ask for the image at all, and
 // the findings are those of the first scan.
-func TestRescanAgainstANewDBReadsNoImage(t *testing.T) {
+func testRescanAgainstANewDBReadsNoImage(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/newdb:39"
 	loadImage(t, "images/alpine-39.tar.gz", ref)
@@ -252,10 +252,10 @@ func TestRescanAgainstANewDBReadsNoImage(t *testing.T) {
 	}
 }
 
-// TestNewTopLayerIsTheOnlyLayerAnalysed: after a scan of an image, a scan of an image
+// testNewTopLayerIsTheOnlyLayerAnalysed: after a scan of an image, a scan of an image
 // built on it analyses only its new layer; the layers below come from the layer cache,
 // recognised in the daemon's legacy export before they are read.
-func TestNewTopLayerIsTheOnlyLayerAnalysed(t *testing.T) {
+func testNewTopLayerIsTheOnlyLayerAnalysed(t *testing.T) {
 	needTestdata(t)
 	base := env.Registry + "/e2e/incr:base"
 	loadImage(t, "images/alpine-39.tar.gz", base)
@@ -290,9 +290,9 @@ func TestNewTopLayerIsTheOnlyLayerAnalysed(t *testing.T) {
 	}
 }
 
-// TestJarWithoutJavaDBSaysWhatToDo: an image with a .jar needs Trivy's Java DB; with
+// testJarWithoutJavaDBSaysWhatToDo: an image with a .jar needs Trivy's Java DB; with
 // --skip-db-update and none in the cache the scan fails closed and says what to run.
-func TestJarWithoutJavaDBSaysWhatToDo(t *testing.T) {
+func testJarWithoutJavaDBSaysWhatToDo(t *testing.T) {
 	needTestdata(t)
 	base := env.Registry + "/e2e/jar:base"
 	loadImage(t, "images/alpine-39.tar.gz", base)
@@ -321,10 +321,10 @@ func TestJarWithoutJavaDBSaysWhatToDo(t *testing.T) {
 	checkOneLineError(t, r, "docker secscan db update --java-db")
 }
 
-// TestCachedScanUnderAnotherNameNamesThatImage: the scan cache is keyed by image ID, so
+// testCachedScanUnderAnotherNameNamesThatImage: the scan cache is keyed by image ID, so
 // pushing the same image under a new name reuses the scan; every report must still
 // name the image as it is pushed, not as it was first scanned.
-func TestCachedScanUnderAnotherNameNamesThatImage(t *testing.T) {
+func testCachedScanUnderAnotherNameNamesThatImage(t *testing.T) {
 	needTestdata(t)
 	first := env.Registry + "/e2e/first:39"
 	loadImage(t, "images/alpine-39.tar.gz", first)
@@ -373,10 +373,10 @@ func TestCachedScanUnderAnotherNameNamesThatImage(t *testing.T) {
 	}
 }
 
-// TestImportedImageSaysBestPracticesDidNotRun: an image without build history (docker
+// testImportedImageSaysBestPracticesDidNotRun: an image without build history (docker
 // import) gives Trivy no Dockerfile to check; the verdict must say the checks did not
 // run rather than pass them in silence.
-func TestImportedImageSaysBestPracticesDidNotRun(t *testing.T) {
+func testImportedImageSaysBestPracticesDidNotRun(t *testing.T) {
 	needTestdata(t)
 	dir := t.TempDir()
 	writeFile(t, dir, "hello", "hi\n")
@@ -396,9 +396,9 @@ func TestImportedImageSaysBestPracticesDidNotRun(t *testing.T) {
 	}
 }
 
-// TestReportToDevStderrKeepsTheStream: -o /dev/stderr writes the report to the
+// testReportToDevStderrKeepsTheStream: -o /dev/stderr writes the report to the
 // plugin's stderr, and the messages after it still arrive there.
-func TestReportToDevStderrKeepsTheStream(t *testing.T) {
+func testReportToDevStderrKeepsTheStream(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/stderr:39"
 	loadImage(t, "images/alpine-39.tar.gz", ref)

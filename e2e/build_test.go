@@ -61,7 +61,7 @@ func appContext(t *testing.T, muslVersion, extra string) string {
 	return dir
 }
 
-func TestBuildGatesAndPushes(t *testing.T) {
+func testBuildGatesAndPushes(t *testing.T) {
 	needTestdata(t)
 	vulnerable := env.Registry + "/e2e/app:1"
 	r := docker(t, nil, secscanArgs("build", "-t", vulnerable, "--push", "--report", "secscan-json="+filepath.Join(t.TempDir(), "r.json"), appContext(t, "1.1.20-r4", ""))...)
@@ -86,7 +86,7 @@ func TestBuildGatesAndPushes(t *testing.T) {
 	}
 }
 
-func TestBuildFailurePassesThrough(t *testing.T) {
+func testBuildFailurePassesThrough(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "Dockerfile", "FROM scratch\nTHIS IS NOT AN INSTRUCTION\n")
 	plain := docker(t, nil, "build", "-t", "e2e/broken:1", dir)
@@ -104,8 +104,8 @@ func TestBuildFailurePassesThrough(t *testing.T) {
 	checkOneLineError(t, r, "--push needs")
 }
 
-// TestHooks runs the real docker CLI on a pseudo-terminal (script), as hooks need.
-func TestHooks(t *testing.T) {
+// testHooks runs the real docker CLI on a pseudo-terminal (script), as hooks need.
+func testHooks(t *testing.T) {
 	needTestdata(t)
 	if _, err := exec.LookPath("script"); err != nil {
 		t.Skip("script (util-linux) not found")
@@ -123,7 +123,7 @@ func TestHooks(t *testing.T) {
 	}
 	ctxDir := appContext(t, "1.1.20-r5", "")
 	onTTY := func(args string) string {
-		cmd := exec.Command("script", "-qec", "docker "+args, "/dev/null")
+		cmd := exec.Command("script", "-qec", dockerPath(t)+" "+args, "/dev/null")
 		cmd.Env = append(os.Environ(), "DOCKER_HOST="+env.DockerHost, "DOCKER_CONFIG="+cfg)
 		out, _ := cmd.CombinedOutput()
 		return string(out)
@@ -151,7 +151,7 @@ func TestHooks(t *testing.T) {
 	}
 }
 
-func TestBuildHonoursItsGateFlags(t *testing.T) {
+func testBuildHonoursItsGateFlags(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/bpbuild:1"
 	// The clean image has no HEALTHCHECK (CIS-DI-0006): with best-practices block it is blocked.
@@ -166,7 +166,7 @@ func TestBuildHonoursItsGateFlags(t *testing.T) {
 	checkOneLineError(t, r, "without the gate")
 }
 
-func TestBrokenEngineFailsClosed(t *testing.T) {
+func testBrokenEngineFailsClosed(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/poison:1"
 	loadImage(t, "images/alpine-39.tar.gz", ref)

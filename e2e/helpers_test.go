@@ -31,7 +31,8 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\n--- stdout\n%s\n--- stderr\n%s", r.code, r.stdout, r.stderr)
 }
 
-// docker runs the real docker CLI against the private daemon with the plugin installed.
+// docker runs the engine's real docker CLI against its private daemon with the plugin
+// installed.
 func docker(t *testing.T, extraEnv []string, args ...string) result {
 	t.Helper()
 	return dockerWith(t, configDir, extraEnv, args...)
@@ -205,18 +206,25 @@ func pushCorruptDB(ref string) error {
 	return testenv.PushDBArtifact(context.Background(), ref, layer)
 }
 
-// configWithAuth makes a DOCKER_CONFIG folder with the plugin and credentials for
-// registry.
+// configWithAuth makes a DOCKER_CONFIG folder with the plugins of configDir (the
+// plugin, and docker-buildx on Docker 29) and credentials for registry.
 func configWithAuth(t *testing.T, registry, user, password string) string {
 	t.Helper()
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "cli-plugins"), 0o755)
-	target, err := os.Readlink(filepath.Join(configDir, "cli-plugins", "docker-secscan"))
+	plugins, err := os.ReadDir(filepath.Join(configDir, "cli-plugins"))
 	if err != nil {
-		target = filepath.Join(configDir, "cli-plugins", "docker-secscan")
-	}
-	if err := os.Symlink(target, filepath.Join(dir, "cli-plugins", "docker-secscan")); err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range plugins {
+		src := filepath.Join(configDir, "cli-plugins", p.Name())
+		target, err := os.Readlink(src)
+		if err != nil {
+			target = src
+		}
+		if err := os.Symlink(target, filepath.Join(dir, "cli-plugins", p.Name())); err != nil {
+			t.Fatal(err)
+		}
 	}
 	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
 	cfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, registry, auth)

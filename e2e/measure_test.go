@@ -9,10 +9,10 @@ import (
 	"testing"
 )
 
-// TestMeasure logs the wall time and peak memory of a cold and a warm scan of
+// testMeasure logs the wall time and peak memory of a cold and a warm scan of
 // alpine-39 and of a gated push, for the figures in issue notes and BENCHMARKS.md.
 // It asserts nothing about speed; run it with SECSCAN_MEASURE=1.
-func TestMeasure(t *testing.T) {
+func testMeasure(t *testing.T) {
 	if os.Getenv("SECSCAN_MEASURE") == "" {
 		t.Skip("set SECSCAN_MEASURE=1 to measure")
 	}
@@ -24,7 +24,7 @@ func TestMeasure(t *testing.T) {
 	measure := func(label string, args ...string) {
 		cmd := env.Docker(configDir, args...)
 		cmd.Path = "/usr/bin/time"
-		cmd.Args = append([]string{"/usr/bin/time", "-v", "docker"}, args...)
+		cmd.Args = append([]string{"/usr/bin/time", "-v", dockerPath(t)}, args...)
 		out, _ := cmd.CombinedOutput()
 		wall := regexp.MustCompile(`Elapsed \(wall clock\) time.*: (\S+)`).FindSubmatch(out)
 		rss := regexp.MustCompile(`Maximum resident set size \(kbytes\): (\d+)`).FindSubmatch(out)

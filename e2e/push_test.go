@@ -19,7 +19,7 @@ func goldenFindings(t *testing.T, name string) []vuln {
 	return trivyFindings(t, filepath.Join(testdata, "golden", name))
 }
 
-func TestPluginIsListedAndAnswers(t *testing.T) {
+func testPluginIsListedAndAnswers(t *testing.T) {
 	r := mustDocker(t, "--help")
 	if !strings.Contains(r.stdout, "secscan*") && !strings.Contains(r.stdout, "secscan") {
 		t.Fatalf("docker --help does not list secscan:\n%s", r.stdout)
@@ -36,7 +36,7 @@ func TestPluginIsListedAndAnswers(t *testing.T) {
 	}
 }
 
-func TestPushAlpine39IsBlockedWithGoldenFindings(t *testing.T) {
+func testPushAlpine39IsBlockedWithGoldenFindings(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/alpine:39"
 	loadImage(t, "images/alpine-39.tar.gz", ref)
@@ -65,7 +65,7 @@ func TestPushAlpine39IsBlockedWithGoldenFindings(t *testing.T) {
 	}
 }
 
-func TestPushWarnModePushesTheScannedImage(t *testing.T) {
+func testPushWarnModePushesTheScannedImage(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/warn:39"
 	id := loadImage(t, "images/alpine-39.tar.gz", ref)
@@ -85,7 +85,7 @@ func TestPushWarnModePushesTheScannedImage(t *testing.T) {
 	}
 }
 
-func TestPushCleanImagePasses(t *testing.T) {
+func testPushCleanImagePasses(t *testing.T) {
 	needTestdata(t)
 	for _, img := range []string{"alpine-3.10.4", "alpine-3.11.5"} {
 		t.Run(img, func(t *testing.T) {
@@ -117,7 +117,7 @@ func TestPushCleanImagePasses(t *testing.T) {
 	}
 }
 
-func TestScanSelfBuiltMinirootfsImage(t *testing.T) {
+func testScanSelfBuiltMinirootfsImage(t *testing.T) {
 	needTestdata(t)
 	dir := t.TempDir()
 	src := filepath.Join(testdata, "rootfs", "alpine-minirootfs", "alpine-minirootfs-3.20.3-x86_64.tar.gz")
@@ -182,7 +182,7 @@ func TestDBStatusAndUpdate(t *testing.T) {
 	}
 }
 
-func TestBadInputFailsClosedWithOneLine(t *testing.T) {
+func testBadInputFailsClosedWithOneLine(t *testing.T) {
 	needTestdata(t)
 	clean := env.Registry + "/e2e/bad:clean"
 	loadImage(t, "images/alpine-3.11.5.tar.gz", clean)
@@ -239,7 +239,7 @@ func TestBadInputFailsClosedWithOneLine(t *testing.T) {
 	}
 }
 
-func TestCorruptDBArtifact(t *testing.T) {
+func testCorruptDBArtifact(t *testing.T) {
 	needTestdata(t)
 	clean := env.Registry + "/e2e/corrupt:1"
 	loadImage(t, "images/alpine-3.11.5.tar.gz", clean)
@@ -257,7 +257,7 @@ func TestCorruptDBArtifact(t *testing.T) {
 	}
 }
 
-func TestRegistryCredentials(t *testing.T) {
+func testRegistryCredentials(t *testing.T) {
 	needTestdata(t)
 	const password = "right-password-4711"
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
@@ -325,7 +325,7 @@ func checkOneLineError(t *testing.T, r result, want string) {
 	}
 }
 
-func TestPushJSONOnStdoutStaysValid(t *testing.T) {
+func testPushJSONOnStdoutStaysValid(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/stdout:1"
 	loadImage(t, "images/alpine-3.11.5.tar.gz", ref)
@@ -344,7 +344,7 @@ func TestPushJSONOnStdoutStaysValid(t *testing.T) {
 
 // A plain-HTTP registry that the daemon treats as insecure (all of 127.0.0.0/8 by
 // default) but that is not localhost/127.0.0.1: the read-back check must use HTTP too.
-func TestPushToInsecureRegistry(t *testing.T) {
+func testPushToInsecureRegistry(t *testing.T) {
 	needTestdata(t)
 	reg, err := env.StartRegistryAt(ctxT(t), "insecure-registry", "127.0.0.2", "")
 	if err != nil {
@@ -361,7 +361,7 @@ func TestPushToInsecureRegistry(t *testing.T) {
 	}
 }
 
-func TestRescanOfUnchangedImageUsesTheCache(t *testing.T) {
+func testRescanOfUnchangedImageUsesTheCache(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/rescan:39"
 	loadImage(t, "images/alpine-39.tar.gz", ref)

@@ -2,10 +2,12 @@
 // machine only: Debian's docker.io and docker-registry packages, a private dockerd
 // (own data root, exec root, pid file and unix socket) and a private registry listening
 // on 127.0.0.1, a Trivy vulnerability DB built from bolt-fixtures YAML, pushed to that
-// registry as Trivy's OCI DB artifact, and small images built from files.
+// registry as Trivy's OCI DB artifact, and small images built from files. Beside that
+// Engine 20.10, it builds and starts a private Docker Engine 29 on the containerd image
+// store (docker29.go).
 //
-// Nothing here reaches beyond 127.0.0.1 except apt-get, and Close removes every process
-// and folder it started.
+// Nothing here reaches beyond 127.0.0.1 except apt-get and the Go module proxy, and
+// Close removes every process, bridge and folder it started.
 package testenv
 
 import (
@@ -32,6 +34,24 @@ func EnsureTools(logf func(string, ...any)) error {
 	if _, err := exec.LookPath("docker-registry"); err != nil {
 		missing = append(missing, "docker-registry")
 	}
+	return aptInstall(logf, missing)
+}
+
+// ensurePackages installs the Debian packages dpkg does not list as installed.
+func ensurePackages(logf func(string, ...any), pkgs ...string) error {
+	var missing []string
+	for _, p := range pkgs {
+		if exec.Command("dpkg", "-s", p).Run() != nil {
+			missing = append(missing, p)
+		}
+	}
+	return aptInstall(logf, missing)
+}
+
+// aptInstall installs pkgs with apt-get (nothing when empty). A temporary
+// /usr/sbin/policy-rc.d keeps the packages' scripts from starting system services
+// (containerd on /run/containerd/containerd.sock, a registry on :5000, dockerd).
+func aptInstall(logf func(string, ...any), missing []string) error {
 	if len(missing) == 0 {
 		return nil
 	}
@@ -39,10 +59,17 @@ func EnsureTools(logf func(string, ...any)) error {
 		return fmt.Errorf("%s missing and not root: install them with 'apt-get install %s'", strings.Join(missing, ", "), strings.Join(missing, " "))
 	}
 	logf("installing %s with apt-get", strings.Join(missing, " "))
+	const prc = "/usr/sbin/policy-rc.d"
+	if _, err := os.Lstat(prc); os.IsNotExist(err) {
+		if err := os.WriteFile(prc, []byte("#!/bin/sh\nexit 101\n"), 0o755); err != nil {
+			return err
+		}
+		defer os.Remove(prc)
+	}
 	env := append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	for _, args := range [][]string{
-		{"update"},
-		append([]string{"install", "-y", "--no-install-recommends"}, missing...),
+		{"update", "-qq"},
+		append([]string{"install", "-y", "-qq", "--no-install-recommends"}, missing...),
 	} {
 		cmd := exec.Command("apt-get", args...)
 		cmd.Env = env
@@ -55,10 +82,16 @@ func EnsureTools(logf func(string, ...any)) error {
 
 // Env is a running private dockerd and registry.
 type Env struct {
-	Dir        string // everything lives under here
-	DockerHost string // "unix://<Dir>/docker.sock"
-	Registry   string // "127.0.0.1:<port>"
-	procs      []*exec.Cmd
+	Dir          string // everything lives under here
+	Engine       string // the engine's version: "20.10" (Debian's docker.io) or "29.8.0" (StartDocker29)
+	DockerHost   string // "unix://<Dir>/docker.sock"
+	Registry     string // "127.0.0.1:<port>"
+	CLI          string // the engine's docker CLI: "docker" from PATH for 20.10, the built CLI 29 for Docker 29
+	DockerConfig string // DOCKER_CONFIG when Docker is given none ("": the caller's)
+	procs        []*exec.Cmd
+	buildx       string // the buildx binary linked into DOCKER_CONFIG folders ("" for 20.10)
+	bridge       string // the bridge this Env created and Close removes
+	bridgeCIDR   string
 }
 
 // Start starts dockerd and a registry under a new folder in /tmp (short, for the unix
@@ -68,7 +101,7 @@ func Start(ctx context.Context, logf func(string, ...any)) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: dir, DockerHost: "unix://" + filepath.Join(dir, "docker.sock")}
+	e := &Env{Dir: dir, Engine: "20.10", CLI: "docker", DockerHost: "unix://" + filepath.Join(dir, "docker.sock")}
 	if err := e.startDockerd(ctx); err != nil {
 		e.Close()
 		return nil, err
@@ -170,28 +203,45 @@ func (e *Env) StartRegistryAt(ctx context.Context, name, ip, htpasswd string) (s
 	return addr, err
 }
 
-// Docker returns a docker CLI command bound to the private daemon, with DOCKER_CONFIG
-// set to configDir when it is not empty.
+// Docker returns a command of the engine's docker CLI bound to the private daemon, with
+// DOCKER_CONFIG set to configDir when it is not empty (else to the engine's own, if any).
 func (e *Env) Docker(configDir string, args ...string) *exec.Cmd {
-	cmd := exec.Command("docker", args...)
+	return e.DockerContext(context.Background(), configDir, args...)
+}
+
+// DockerContext is Docker with a context that kills the command.
+func (e *Env) DockerContext(ctx context.Context, configDir string, args ...string) *exec.Cmd {
+	cli := e.CLI
+	if cli == "" {
+		cli = "docker"
+	}
+	cmd := exec.CommandContext(ctx, cli, args...)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+e.DockerHost)
+	if configDir == "" {
+		configDir = e.DockerConfig
+	}
 	if configDir != "" {
 		cmd.Env = append(cmd.Env, "DOCKER_CONFIG="+configDir)
 	}
 	return cmd
 }
 
-// Close stops every process it started (SIGTERM, then SIGKILL after 20 s) and removes
-// the folder.
+// Close stops every process it started, newest first (SIGTERM, then SIGKILL after
+// 20 s), unmounts what is left mounted under the folder, removes the bridge it created
+// and removes the folder.
 func (e *Env) Close() {
 	for i := len(e.procs) - 1; i >= 0; i-- {
 		stop(e.procs[i])
 	}
-	// dockerd unmounts its overlay layers on a clean stop; unmount what is left anyway.
-	if out, err := exec.Command("sh", "-c", "grep -o ' "+e.Dir+"[^ ]*' /proc/mounts | sort -r").Output(); err == nil {
+	// dockerd and containerd unmount their layers on a clean stop; unmount what is left anyway.
+	if out, err := exec.Command("sh", "-c", "grep -o ' "+e.Dir+"/[^ ]*' /proc/mounts | sort -r").Output(); err == nil {
 		for _, m := range strings.Fields(string(out)) {
 			_ = syscall.Unmount(m, syscall.MNT_DETACH)
 		}
+	}
+	if e.bridge != "" {
+		_ = ip("link", "del", e.bridge)
+		e.bridge = ""
 	}
 	_ = os.RemoveAll(e.Dir)
 }
