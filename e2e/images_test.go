@@ -100,7 +100,7 @@ type secscanImage struct {
 		Notes []string
 	}
 	Findings []struct {
-		Finding     struct{ VulnerabilityID, PkgName, Platform string }
+		Finding     struct{ Kind, VulnerabilityID, PkgName, Platform string }
 		Disposition string
 	}
 }
@@ -165,8 +165,8 @@ func testBuildKitImagesWithAndWithoutProvenance(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tag := strings.Trim(strings.ReplaceAll(tc.kind, " ", "-"), "-")
 			ref := env.Registry + "/e2e/bk:" + tag
-			args := []string{"build", "--push", "-t", ref, "-f", "secscan-json", "-o", filepath.Join(t.TempDir(), "r.json")}
-			report := args[len(args)-1]
+			report := filepath.Join(t.TempDir(), "r.json")
+			args := []string{"build", "--push", "-t", ref, "--report", "secscan-json=" + report}
 			if tc.provenance != "" {
 				args = append(args, tc.provenance)
 			}
@@ -302,7 +302,9 @@ func testTwoPlatformImageBlockedWhenOnePlatformIs(t *testing.T) {
 	}
 	var found []string
 	for _, f := range rep.Findings {
-		found = append(found, f.Finding.Platform+" "+f.Finding.PkgName+" "+f.Finding.VulnerabilityID+" "+f.Disposition)
+		if f.Finding.Kind == "vulnerability" {
+			found = append(found, f.Finding.Platform+" "+f.Finding.PkgName+" "+f.Finding.VulnerabilityID+" "+f.Disposition)
+		}
 	}
 	sort.Strings(found)
 	want := []string{"linux/arm64 busybox CVE-2099-0801 blocking", "linux/arm64 busybox-binsh CVE-2099-0801 blocking", "linux/arm64 ssl_client CVE-2099-0801 blocking"}
@@ -336,7 +338,7 @@ func testSBOMAttestationIsReported(t *testing.T) {
 	}
 	ref := env.Registry + "/e2e/sbom:1"
 	report := filepath.Join(t.TempDir(), "r.json")
-	r := secscan(t, "build", "-t", ref, "--attest", "type=sbom,generator="+gen, "-f", "secscan-json", "-o", report, appContext(t, "1.1.20-r5", ""))
+	r := secscan(t, "build", "-t", ref, "--attest", "type=sbom,generator="+gen, "--report", "secscan-json="+report, appContext(t, "1.1.20-r5", ""))
 	if r.code != 0 {
 		t.Fatalf("build with an SBOM attestation: %s", r)
 	}
