@@ -308,7 +308,7 @@ func TestDaemon(t *testing.T) {
 			for _, dt := range daemonTests {
 				t.Run(dt.name, dt.fn)
 			}
-			t.Logf("%s: %d tests in %s", e.name, len(daemonTests), time.Since(t0).Round(time.Second))
+			t.Logf("%s: daemon tests took %s", e.name, time.Since(t0).Round(time.Second))
 		})
 	}
 }
