@@ -48,6 +48,9 @@ type File struct {
 		MaxDBAge      string `yaml:"max-db-age"`     // e.g. 72h, 7d; empty: no limit
 		OnStaleDB     string `yaml:"on-stale-db"`    // block (default) or warn
 		BestPractices string `yaml:"best-practices"` // block, warn (default) or off
+		// block (default) or warn: an image whose OS no vulnerability data covers (its OS
+		// packages could not be checked) is treated as a scan that could not be completed
+		OnUnsupportedOS string `yaml:"on-unsupported-os"`
 	} `yaml:"gate"`
 
 	Exceptions []FileException `yaml:"exceptions"`
@@ -90,6 +93,9 @@ type Policy struct {
 	MaxHorizon    time.Duration    `json:"maxHorizon"`
 	WarnBefore    time.Duration    `json:"warnBefore"`
 	Exceptions    []Exception      `json:"exceptions"`
+	// OnUnsupportedOS is what an image whose OS packages could not be checked (no
+	// vulnerability data for its OS release, report.Scan.UncheckedOS) does to the gate.
+	OnUnsupportedOS Action `json:"onUnsupportedOS"`
 	// Imported lists the import files read (allowlist, .trivyignore, VEX), in order.
 	Imported []ImportedFile `json:"imported,omitempty"`
 
@@ -131,6 +137,9 @@ func Defaults() Policy {
 		Mode:          ModeBlock,
 		MaxHorizon:    365 * 24 * time.Hour,
 		WarnBefore:    14 * 24 * time.Hour,
+
+		// An OS release no vulnerability data covers blocks, as a failed scan does.
+		OnUnsupportedOS: ActionBlock,
 	}
 }
 
@@ -198,6 +207,7 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 	}
 	p.OnScanError = v.action("gate.on-scan-error", f.Gate.OnScanError, p.OnScanError, ActionBlock, ActionWarn)
 	p.OnStaleDB = v.action("gate.on-stale-db", f.Gate.OnStaleDB, p.OnStaleDB, ActionBlock, ActionWarn)
+	p.OnUnsupportedOS = v.action("gate.on-unsupported-os", f.Gate.OnUnsupportedOS, p.OnUnsupportedOS, ActionBlock, ActionWarn)
 	p.BestPractices = v.action("gate.best-practices", f.Gate.BestPractices, p.BestPractices, ActionBlock, ActionWarn, ActionOff)
 	if f.Gate.MaxDBAge != "" {
 		p.MaxDBAge = v.duration("gate.max-db-age", f.Gate.MaxDBAge)

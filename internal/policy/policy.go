@@ -168,9 +168,29 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 		}
 	}
 
+	// An OS no vulnerability data covers: its packages were not checked, as when a scan
+	// could not be completed (gate.on-unsupported-os).
+	osBlock := false
+	unchecked := scan.UncheckedOS()
+	for _, u := range unchecked {
+		v.Notes = append(v.Notes, u)
+	}
+	if len(unchecked) > 0 {
+		osBlock = p.OnUnsupportedOS != ActionWarn
+		if !osBlock {
+			v.Notes = append(v.Notes, "gate.on-unsupported-os is warn: the image passes although its OS packages were not checked")
+		}
+	}
+
 	blocked := v.Blocking > 0 && p.Mode != ModeWarn
-	v.Pass = !blocked && !staleBlock
+	v.Pass = !blocked && !staleBlock && !osBlock
 	v.Summary = p.summary(len(scan.Findings), v, unfixed, bpBlocking, staleBlock)
+	switch {
+	case osBlock && !staleBlock:
+		v.Summary = "blocked: the OS packages were not checked, no vulnerability data covers the image's OS release (gate.on-unsupported-os); " + v.Summary
+	case len(unchecked) > 0 && !osBlock:
+		v.Summary += "; the OS packages were NOT checked: no vulnerability data covers the image's OS release"
+	}
 	return v
 }
 

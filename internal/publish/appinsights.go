@@ -206,6 +206,11 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 		props["image.digest"] = ev.Digest
 	}
 	props["image.os"] = ev.Scan.Image.OS
+	if u := ev.Scan.UncheckedOS(); len(u) > 0 {
+		// No vulnerability data covers the OS release: its packages were not checked.
+		props["image.osPackagesChecked"] = "false"
+		props["image.osUnchecked"] = strings.Join(u, "; ")
+	}
 	props["image.pushed"] = strconv.FormatBool(ev.Pushed)
 	props["scanner.version"] = ev.Scan.Scanner
 	props["db.updatedAt"] = ev.Scan.DB.UpdatedAt.UTC().Format(time.RFC3339)

@@ -128,6 +128,27 @@ type Platform struct {
 	Layers   int    `json:"layers"`   // layers of the image
 	Analysed int    `json:"analysed"` // layers read and analysed in this scan (the others came from the layer cache)
 	Packages int    `json:"packages"` // OS and language packages found
+	// OSUnchecked says why the OS packages were not checked for vulnerabilities although
+	// an OS was detected: no vulnerability data covers its family or release (Debian
+	// testing, a release newer than the DB or one the DB dropped); "" when they were.
+	OSUnchecked string `json:"osUnchecked,omitempty"`
+}
+
+// UncheckedOS lists, for each platform image whose OS packages were not checked
+// (Platform.OSUnchecked), why, prefixed with the platform in a multi-platform scan.
+func (s Scan) UncheckedOS() []string {
+	var out []string
+	for _, p := range s.Image.Platforms {
+		if p.OSUnchecked == "" {
+			continue
+		}
+		if len(s.Image.Platforms) > 1 {
+			out = append(out, p.Platform+": "+p.OSUnchecked)
+		} else {
+			out = append(out, p.OSUnchecked)
+		}
+	}
+	return out
 }
 
 // Attestation is an attestation manifest attached to the image (BuildKit stores them
@@ -223,6 +244,9 @@ func (p Platform) Describe() string {
 	}
 	if p.EOSL {
 		osName += " (end of life)"
+	}
+	if p.OSUnchecked != "" {
+		osName += " (OS packages NOT checked: no vulnerability data covers it)"
 	}
 	layers := fmt.Sprintf("%d layers", p.Layers)
 	if p.Layers == 1 {

@@ -290,6 +290,7 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	reps = platformTargets(reps, resolved)
 	res := &Result{trivy: mergeReports(reps)}
 	res.Scan = convertPlatforms(reps, resolved, img, s.db, analysed, blobs)
+	osDataGaps(reps, &res.Scan) // releases with no vulnerability data: osdata.go
 	res.StartedAt, res.FinishedAt = started, time.Now()
 	res.BestPracticeChecks = checks
 	return res, nil

@@ -464,7 +464,9 @@ func (s *Scanner) analyseLayer(ctx context.Context, r io.Reader, p *layerPlan) (
 		return ftypes.BlobInfo{}, fmt.Errorf("prepare the post-analysis: %v", err)
 	}
 	defer func() { _ = composite.Cleanup() }()
-	opqDirs, whFiles, walkErr := p.walker.Walk(cr, func(filePath string, info os.FileInfo, opener analyzer.Opener) error {
+	tee, entries := logEntries(cr) // the layer rule: see layers.go
+	defer func() { _, _ = entries.finish() }()
+	opqDirs, whFiles, walkErr := p.walker.Walk(tee, func(filePath string, info os.FileInfo, opener analyzer.Opener) error {
 		if err := p.analyzer.AnalyzeFile(egCtx, eg, limit, result, "", filePath, info, opener, nil, opts); err != nil {
 			return fmt.Errorf("analyse %s: %w", filePath, err)
 		}
@@ -484,6 +486,11 @@ func (s *Scanner) analyseLayer(ctx context.Context, r io.Reader, p *layerPlan) (
 	if walkErr != nil {
 		return ftypes.BlobInfo{}, fmt.Errorf("read a layer of the image archive: %v", rootCause(walkErr))
 	}
+	replaced, err := entries.finish()
+	if err != nil {
+		return ftypes.BlobInfo{}, fmt.Errorf("read a layer of the image archive: %v", err)
+	}
+	whFiles = append(whFiles, replaced...)
 	if err := p.analyzer.PostAnalyze(ctx, composite, result, opts); err != nil {
 		return ftypes.BlobInfo{}, layerError{err}
 	}
