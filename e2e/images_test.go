@@ -68,15 +68,15 @@ func registryTagDigest(t *testing.T, registry, repo, tag string) string {
 // checkPushedIsScanned asserts that repo:tag in the registry is the local image id:
 // on the containerd store the tag's digest is the ID (index or manifest), on the
 // classic store the pushed manifest's config digest is.
-func checkPushedIsScanned(t *testing.T, repo, tag, id string) {
+func checkPushedIsScanned(t *testing.T, registry, repo, tag, id string) {
 	t.Helper()
 	if containerdStore(t) {
-		if got := registryTagDigest(t, env.Registry, repo, tag); got != id {
+		if got := registryTagDigest(t, registry, repo, tag); got != id {
 			t.Fatalf("the registry's digest for %s:%s is %s, the local image ID %s", repo, tag, got, id)
 		}
 		return
 	}
-	if got := manifestConfigDigest(t, env.Registry, repo, tag); got != id {
+	if got := manifestConfigDigest(t, registry, repo, tag); got != id {
 		t.Fatalf("pushed config digest %s, image ID %s", got, id)
 	}
 }
@@ -146,7 +146,7 @@ func testPushedDigestIsTheScannedImage(t *testing.T) {
 	if r := secscan(t, "push", "--severity-threshold", "CRITICAL", clean); r.code != 0 {
 		t.Fatalf("push of alpine 3.10.4 with threshold CRITICAL: %s", r)
 	}
-	checkPushedIsScanned(t, "e2e/identity", "clean", cid)
+	checkPushedIsScanned(t, env.Registry, "e2e/identity", "clean", cid)
 }
 
 // BuildKit builds of appContext (build_test.go: a FROM-scratch Alpine 3.9 image whose
@@ -206,7 +206,7 @@ func testBuildKitImagesWithAndWithoutProvenance(t *testing.T) {
 			if r := secscan(t, append(cargs, appContext(t, "1.1.20-r5", ""))...); r.code != 0 {
 				t.Fatalf("a clean BuildKit build must be pushed: %s", r)
 			}
-			checkPushedIsScanned(t, "e2e/bk", tag+"-clean", imageID(t, cleanRef))
+			checkPushedIsScanned(t, env.Registry, "e2e/bk", tag+"-clean", imageID(t, cleanRef))
 		})
 	}
 }

@@ -77,9 +77,7 @@ func testPushWarnModePushesTheScannedImage(t *testing.T) {
 	if !registryHasTag(t, env.Registry, "e2e/warn", "39") {
 		t.Fatal("the registry does not serve the pushed tag")
 	}
-	if got := manifestConfigDigest(t, env.Registry, "e2e/warn", "39"); got != id {
-		t.Fatalf("pushed config digest %s, scanned image ID %s", got, id)
-	}
+	checkPushedIsScanned(t, env.Registry, "e2e/warn", "39", id)
 	if !strings.Contains(r.stderr, "passed with warnings") || !strings.Contains(r.stderr, "Pushed ") {
 		t.Errorf("stderr lacks the verdict or the pushed digest: %s", r)
 	}
@@ -110,9 +108,7 @@ func testPushCleanImagePasses(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("clean image should be pushed with exit 0 (findings %v): %s", findings, r)
 			}
-			if got := manifestConfigDigest(t, env.Registry, "e2e/clean", tag); got != id {
-				t.Fatalf("pushed config digest %s, image ID %s", got, id)
-			}
+			checkPushedIsScanned(t, env.Registry, "e2e/clean", tag, id)
 		})
 	}
 }
@@ -356,9 +352,7 @@ func testPushToInsecureRegistry(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("push to an insecure registry: %s", r)
 	}
-	if got := manifestConfigDigest(t, reg, "e2e/insecure", "1"); got != id {
-		t.Fatalf("pushed config digest %s, image ID %s", got, id)
-	}
+	checkPushedIsScanned(t, reg, "e2e/insecure", "1", id)
 }
 
 func testRescanOfUnchangedImageUsesTheCache(t *testing.T) {
