@@ -14,6 +14,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -63,8 +64,9 @@ type layerPlan struct {
 	complete bool
 	missing  map[string]string // diff ID -> layer cache key, for layers to analyse
 	cached   map[string]bool   // diff IDs whose analysis is in the layer cache
-	// layerDiff maps a manifest's layer digest (a compressed blob) to its diff ID,
-	// from the record or learnt as manifests and configs go by.
+	// layerDiff maps a manifest's layer digest (a compressed blob) to its diff ID:
+	// from the layer map of earlier scans (see layerMap), the record, or learnt as
+	// manifests and configs go by.
 	layerDiff map[string]string
 	// record is the image's record from an earlier scan (nil: none), resolved.
 	record   imageRecord
@@ -135,7 +137,7 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 		return nil, fmt.Errorf("prepare the analysers: %v", err)
 	}
 	p := &layerPlan{analyzer: ag, handlers: hm, walker: walker.NewLayerTar(opt.WalkerOption), opt: opt, cache: s.cache,
-		missing: map[string]string{}, cached: map[string]bool{}, layerDiff: map[string]string{}}
+		missing: map[string]string{}, cached: map[string]bool{}, layerDiff: s.readLayerMap()}
 	p.diffIDs, p.complete = img.DiffIDs, img.DiffIDsComplete && len(img.DiffIDs) > 0
 	if rec, err := s.cachedRecord(img.ID); err == nil {
 		// All platforms, for the blob map; the platform asked for, for what is needed.
@@ -143,13 +145,57 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 		want, werr := dockerarchive.Resolve(img.ID, rec.get, img.Platform)
 		if aerr == nil && werr == nil {
 			p.record, p.resolved = rec, &want
-			p.diffIDs, p.complete, p.layerDiff = want.AllDiffIDs(), true, all.LayerDiffIDs()
+			p.diffIDs, p.complete = want.AllDiffIDs(), true
+			maps.Copy(p.layerDiff, all.LayerDiffIDs())
 		}
 	}
 	if err := p.learn(ctx, p.diffIDs...); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// layerMapFile, in the cache folder, maps compressed layer digests (as manifests name
+// them) to diff IDs, learnt from every image analysed: a new image built on a known
+// base (the containerd image store keeps the base's compressed blobs as they are) has
+// its cached layers recognised by name in the export and skipped unread, though its
+// own manifest and config, which say the same, come later in the archive (the OCI
+// layout orders blobs by digest). The scan holds the layer cache lock while it reads
+// and writes the file.
+const layerMapFile = "layer-digests.json"
+
+// maxLayerMap bounds the layer map (about 150 bytes an entry); past it, the map
+// starts again from the current image's layers.
+const maxLayerMap = 100_000
+
+func (s *Scanner) readLayerMap() map[string]string {
+	m := map[string]string{}
+	if b, err := os.ReadFile(filepath.Join(s.opts.DB.CacheDir, layerMapFile)); err == nil {
+		_ = json.Unmarshal(b, &m) // a damaged map only costs reading layers again
+	}
+	return m
+}
+
+// keepLayerMap adds res's layer digests to the layer map (atomically, best effort).
+func (s *Scanner) keepLayerMap(res dockerarchive.Resolved) {
+	add := res.LayerDiffIDs()
+	m := s.readLayerMap()
+	if len(m)+len(add) > maxLayerMap {
+		m = map[string]string{}
+	}
+	n := len(m)
+	maps.Copy(m, add)
+	if len(m) == n {
+		return
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	path := filepath.Join(s.opts.DB.CacheDir, layerMapFile)
+	if os.WriteFile(path+".tmp", b, 0o600) == nil {
+		_ = os.Rename(path+".tmp", path)
+	}
 }
 
 // imageRecord holds the small JSON blobs of an image (its index, manifests, configs,
@@ -439,13 +485,15 @@ func (s *Scanner) ingestLayer(ctx context.Context, r io.Reader, diffID, compress
 		slog.Debug("Layer found in the layer cache: not analysed", "diff_id", got)
 		return nil
 	}
-	slog.Debug("Layer analysed", "diff_id", got, "bytes", n+blob.Size)
-	if _, want := p.missing[got]; want {
-		blob.DiffID = got
-		blob.Digest = compressed
-		blob.Size += n
-		out.blobs[got] = blob
+	if _, want := p.missing[got]; !want {
+		slog.Debug("Layer read before its diff ID was known, then found in the layer cache: its analysis is dropped", "diff_id", got)
+		return nil
 	}
+	slog.Debug("Layer analysed", "diff_id", got, "bytes", n+blob.Size)
+	blob.DiffID = got
+	blob.Digest = compressed
+	blob.Size += n
+	out.blobs[got] = blob
 	return nil
 }
 
@@ -584,6 +632,7 @@ func (s *Scanner) store(ctx context.Context, p *layerPlan, in *ingested, res doc
 		}
 	}
 	s.keepRecord(imageID, in.json)
+	s.keepLayerMap(res)
 	return nil
 }
 
