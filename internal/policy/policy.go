@@ -187,7 +187,11 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	v.Summary = p.summary(len(scan.Findings), v, unfixed, bpBlocking, staleBlock)
 	switch {
 	case osBlock && !staleBlock:
-		v.Summary = "blocked: the OS packages were not checked, no vulnerability data covers the image's OS release (gate.on-unsupported-os); " + v.Summary
+		rest := v.Summary
+		for _, verdict := range []string{"passed with warnings: ", "passed: ", "blocked: "} {
+			rest = strings.TrimPrefix(rest, verdict)
+		}
+		v.Summary = "blocked: the OS packages were not checked, no vulnerability data covers the image's OS release (gate.on-unsupported-os); also " + rest
 	case len(unchecked) > 0 && !osBlock:
 		v.Summary += "; the OS packages were NOT checked: no vulnerability data covers the image's OS release"
 	}
