@@ -95,10 +95,13 @@ func osDataGap(o *ftypes.OS, scanned bool, pkgs []ftypes.Package, has func(name 
 		}
 		return ""
 	}
+	if len(pkgs) == 0 {
+		return "" // no OS packages to check (e.g. a distroless image with an os-release only)
+	}
 	if o.Family == ftypes.CoreOS {
 		return fmt.Sprintf("Trivy %s does not check the packages of Fedora CoreOS (%s) for vulnerabilities", TrivyVersion, name)
 	}
-	if len(pkgs) > 0 && suppliedDriver(*o, pkgs) {
+	if suppliedDriver(*o, pkgs) {
 		return "" // a vendor feed (root.io, Seal, RapidFort) with its own buckets
 	}
 	buckets, release := osBuckets(*o)

@@ -95,6 +95,9 @@ func TestOSDataGap(t *testing.T) {
 			t.Errorf("%s %s: %q does not say the OS packages were not checked", tc.family, tc.name, got)
 		}
 	}
+	if got := osDataGap(&ftypes.OS{Family: ftypes.Debian, Name: "bookworm/sid"}, true, nil, has); got != "" {
+		t.Errorf("no OS packages to check: %q", got)
+	}
 	if got := osDataGap(nil, false, nil, has); got != "" {
 		t.Errorf("no OS: %q", got)
 	}
