@@ -29,7 +29,7 @@ func (f *fakePush) ImagePush(_ context.Context, _ string, opts client.ImagePushO
 type pushStream struct{ io.ReadCloser }
 
 func (pushStream) JSONMessages(context.Context) iter.Seq2[jsonstream.Message, error] { return nil }
-func (pushStream) Wait(context.Context) error                                         { return nil }
+func (pushStream) Wait(context.Context) error                                        { return nil }
 
 const (
 	idxDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
