@@ -221,7 +221,8 @@ func testBestPracticeChecksUseDockleIDs(t *testing.T) {
 
 	// An allowlist entry for those IDs silences them and the image is pushed.
 	allow := writeFile(t, dir, "allowedlist.yaml", "general:\n  bestPracticeViolations:\n    - CIS-DI-0001\n    - CIS-DI-0010\n    - CIS-DI-0006\n")
-	pol := writeFile(t, dir, "p.yaml", "gate:\n  best-practices: block\nimports:\n  allowlist: "+allow+"\n")
+	// (Trivy's fixture DB has no data for Alpine 3.20, the release of this image.)
+	pol := writeFile(t, dir, "p.yaml", "gate:\n  best-practices: block\n  on-unsupported-os: warn\nimports:\n  allowlist: "+allow+"\n")
 	r = secscan(t, "push", "--policy", pol, "-f", "secscan-json", "-o", out, ref)
 	if r.code != 0 {
 		t.Fatalf("allowlisted best practices should pass: %s", r)
@@ -254,7 +255,7 @@ func TestPolicyCheck(t *testing.T) {
 func testOnScanError(t *testing.T) {
 	needTestdata(t)
 	ref := env.Registry + "/e2e/scanerror:1"
-	loadImage(t, "images/alpine-3.11.5.tar.gz", ref)
+	loadImage(t, "images/alpine-3.10.4.tar.gz", ref)
 	port, err := freeTCPPort()
 	if err != nil {
 		t.Fatal(err)

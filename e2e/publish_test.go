@@ -256,7 +256,7 @@ func testPublishFailureIsSpooledAndSentOnce(t *testing.T) {
 	needTestdata(t)
 	in := newIngestion(t)
 	ref := env.Registry + "/e2e/spool:1"
-	loadImage(t, "images/alpine-3.11.5.tar.gz", ref)
+	loadImage(t, "images/alpine-3.10.4.tar.gz", ref)
 	cache := t.TempDir()
 	// The DB is downloaded into this cache first, so that only publishing fails.
 	if r := docker(t, nil, "secscan", "db", "update", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo); r.code != 0 {
