@@ -103,8 +103,9 @@ func TestNestedOCIIndexIsFollowedToEveryPlatform(t *testing.T) {
 			t.Fatalf("cp: %v %s", err, b)
 		}
 		return engineRequest(t, engine.ScanRequest{
-			DB:    engine.DBOptions{CacheDir: dir, SkipUpdate: true, NoProgress: true},
-			Image: engine.Image{ArchivePath: archive, Reference: "case08/app:3.20.3", ID: id, Platform: platform},
+			DB:     engine.DBOptions{CacheDir: dir, SkipUpdate: true, NoProgress: true},
+			Image:  engine.Image{ArchivePath: archive, Reference: "case08/app:3.20.3", ID: id, Platform: platform},
+			Render: engine.Formats,
 		})
 	}
 	perPlatform := func(p string) []string {
@@ -140,6 +141,57 @@ func TestNestedOCIIndexIsFollowedToEveryPlatform(t *testing.T) {
 		_ = json.Unmarshal(resp.Trivy, &rep)
 		if len(rep.Results) < 2 || !strings.HasSuffix(rep.Results[0].Target, "[linux/amd64]") {
 			t.Errorf("Trivy report targets: %+v", rep.Results)
+		}
+		// Every report of a two-platform scan is well formed: CycloneDX names each
+		// component once (bom-refs are unique), and lists both platforms' packages.
+		var bom struct {
+			Components []struct {
+				BOMRef string `json:"bom-ref"`
+				Name   string `json:"name"`
+			} `json:"components"`
+			Vulnerabilities []struct {
+				ID      string `json:"id"`
+				Affects []struct {
+					Ref string `json:"ref"`
+				} `json:"affects"`
+			} `json:"vulnerabilities"`
+		}
+		if err := json.Unmarshal(resp.Renders["cyclonedx"], &bom); err != nil {
+			t.Fatalf("CycloneDX: %v", err)
+		}
+		refs := map[string]int{}
+		busybox := 0
+		for _, c := range bom.Components {
+			refs[c.BOMRef]++
+			if c.Name == "busybox" {
+				busybox++
+			}
+		}
+		for r, n := range refs {
+			if n > 1 {
+				t.Errorf("CycloneDX bom-ref %s appears %d times", r, n)
+			}
+		}
+		if busybox != 2 {
+			t.Errorf("CycloneDX lists busybox %d times, want once per platform", busybox)
+		}
+		affects := 0
+		for _, v := range bom.Vulnerabilities {
+			affects += len(v.Affects)
+		}
+		if affects != 6 {
+			t.Errorf("CycloneDX vulnerabilities affect %d components, want 6 (3 per platform)", affects)
+		}
+		var sarif struct {
+			Runs []struct {
+				Results []struct{ RuleID string } `json:"results"`
+			} `json:"runs"`
+		}
+		if err := json.Unmarshal(resp.Renders["sarif"], &sarif); err != nil || len(sarif.Runs) != 1 {
+			t.Fatalf("SARIF: %v", err)
+		}
+		if n := len(sarif.Runs[0].Results); n < 6 {
+			t.Errorf("SARIF has %d results, want at least the 6 findings", n)
 		}
 	})
 	t.Run("manifest: that platform", func(t *testing.T) {
