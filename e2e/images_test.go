@@ -28,6 +28,7 @@ func init() {
 		{"BuildKitImagesWithAndWithoutProvenance", testBuildKitImagesWithAndWithoutProvenance},
 		{"TwoPlatformImageBlockedWhenOnePlatformIs", testTwoPlatformImageBlockedWhenOnePlatformIs},
 		{"SBOMAttestationIsReported", testSBOMAttestationIsReported},
+		{"PlatformAddedAfterAScanIsScannedBeforeThePush", testPlatformAddedAfterAScanIsScannedBeforeThePush},
 	}...)
 }
 
@@ -363,5 +364,128 @@ func testSBOMAttestationIsReported(t *testing.T) {
 		if strings.Contains(n, "SBOM") {
 			t.Fatalf("counts agree, yet a note says: %s", n)
 		}
+	}
+}
+
+// withoutPlatform copies a `docker save` archive of a multi-platform image leaving out
+// the manifest, config and layers of one platform: loaded, it gives the same image ID
+// (the index) with that platform absent, as a single-platform pull of a
+// multi-platform image does.
+func withoutPlatform(t *testing.T, full, dst, arch string) {
+	t.Helper()
+	blobs := map[string][]byte{}
+	f, err := os.Open(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	type entry struct {
+		hdr  *tar.Header
+		data []byte
+	}
+	var entries []entry
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		entries = append(entries, entry{h, b})
+		if strings.HasPrefix(h.Name, "blobs/sha256/") {
+			blobs["sha256:"+strings.TrimPrefix(h.Name, "blobs/sha256/")] = b
+		}
+	}
+	drop := map[string]bool{}
+	for _, b := range blobs {
+		var idx struct {
+			Manifests []struct {
+				Digest   string
+				Platform *struct{ Architecture string }
+			}
+		}
+		if json.Unmarshal(b, &idx) != nil {
+			continue
+		}
+		for _, m := range idx.Manifests {
+			if m.Platform == nil || m.Platform.Architecture != arch {
+				continue
+			}
+			var man struct {
+				Config struct{ Digest string }
+				Layers []struct{ Digest string }
+			}
+			if json.Unmarshal(blobs[m.Digest], &man) != nil {
+				t.Fatalf("manifest %s not in the archive", m.Digest)
+			}
+			drop[m.Digest], drop[man.Config.Digest] = true, true
+			for _, l := range man.Layers {
+				drop[l.Digest] = true
+			}
+		}
+	}
+	if len(drop) == 0 {
+		t.Fatalf("no %s image in %s", arch, full)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	tw := tar.NewWriter(out)
+	for _, e := range entries {
+		if drop["sha256:"+strings.TrimPrefix(e.hdr.Name, "blobs/sha256/")] {
+			continue
+		}
+		if err := tw.WriteHeader(e.hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(e.data)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The same image ID gains a platform after a scan (the index was pulled or loaded
+// with one platform, the other came later): the cached scan of the one platform must
+// not pass the push, which now sends both. Found by a new user: the vulnerable arm64
+// image was pushed under a cached "passed".
+func testPlatformAddedAfterAScanIsScannedBeforeThePush(t *testing.T) {
+	needTestdata(t)
+	needBuildKitStore(t)
+	cache := caseDB(t, "nested-oci-index")
+	ref := env.Registry + "/e2e/grow:1"
+	if r := docker(t, nil, "build", "-q", "--platform", "linux/amd64,linux/arm64", "-t", ref, twoPlatformContext(t)); r.code != 0 {
+		t.Fatalf("two-platform build: %s", r)
+	}
+	id := imageID(t, ref)
+	dir := t.TempDir()
+	full, partial := filepath.Join(dir, "full.tar"), filepath.Join(dir, "amd64-only.tar")
+	mustDocker(t, "save", "-o", full, ref)
+	withoutPlatform(t, full, partial, "arm64")
+	mustDocker(t, "rmi", ref)
+	mustDocker(t, "load", "-i", partial)
+	if got := imageID(t, ref); got != id {
+		t.Fatalf("the partial load names %s, want the same index %s", got, id)
+	}
+	args := []string{"--no-progress", "--skip-db-update", "--cache-dir", cache}
+	if r := docker(t, nil, append([]string{"secscan", "scan"}, append(args, ref)...)...); r.code != 0 || !strings.Contains(r.stdout, "linux/arm64") {
+		t.Fatalf("a scan of the amd64 platform alone passes and names arm64 as absent: %s", r)
+	}
+	mustDocker(t, "load", "-i", full) // arm64 arrives, same image ID
+	report := filepath.Join(dir, "r.json")
+	r := docker(t, nil, append([]string{"secscan", "push", "-f", "secscan-json", "-o", report}, append(args, ref)...)...)
+	if r.code != 2 {
+		t.Fatalf("the vulnerable arm64 platform, now present, must block the push (exit 2): %s", r)
+	}
+	if registryHasTag(t, env.Registry, "e2e/grow", "1") {
+		t.Fatal("an image with an unscanned platform reached the registry")
+	}
+	if rep := readSecscanImage(t, report); len(rep.Image.Platforms) != 2 {
+		t.Fatalf("the push's scan covered %+v, want both platforms", rep.Image.Platforms)
 	}
 }

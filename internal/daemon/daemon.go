@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -55,8 +56,13 @@ type Image struct {
 	// (the classic store, a manifest, or an index with one image manifest available).
 	DiffIDsComplete bool
 	// Platforms lists the platform images available locally (containerd store, API
-	// 1.48+; empty when unknown).
+	// 1.48+; empty when unknown), and Available their manifest digests, both in
+	// the order of the digests: the
+	// content a push of the image sends, which can grow under the same ID (a platform
+	// pulled or loaded later), so a scan is only reused, and a push only made, for
+	// the same set.
 	Platforms   []string
+	Available   []string
 	RepoTags    []string
 	RepoDigests []string
 }
@@ -126,15 +132,23 @@ func Resolve(ctx context.Context, api API, input string) (Image, error) {
 	if d := res.Descriptor; d != nil && d.Digest.String() == res.ID && d.MediaType != "" &&
 		d.MediaType != ocispec.MediaTypeImageConfig && d.MediaType != "application/vnd.docker.container.image.v1+json" {
 		img.Store, img.MediaType = StoreContainerd, d.MediaType
-		images := 0
+		type available struct{ digest, platform string }
+		var avail []available
 		for _, m := range res.Manifests {
 			if m.Kind == image.ManifestKindImage && m.Available {
-				images++
+				a := available{digest: m.ID, platform: "unknown"}
 				if p := m.ImageData; p != nil {
-					img.Platforms = append(img.Platforms, platforms.FormatAll(p.Platform))
+					a.platform = platforms.FormatAll(p.Platform)
 				}
+				avail = append(avail, a)
 			}
 		}
+		sort.Slice(avail, func(i, j int) bool { return avail[i].digest < avail[j].digest })
+		for _, a := range avail {
+			img.Available = append(img.Available, a.digest)
+			img.Platforms = append(img.Platforms, a.platform)
+		}
+		images := len(avail)
 		isIndex := d.MediaType == ocispec.MediaTypeImageIndex || d.MediaType == "application/vnd.docker.distribution.manifest.list.v2+json"
 		img.DiffIDsComplete = !isIndex || images == 1
 	}
@@ -212,6 +226,16 @@ func ParsePlatform(s string) (string, error) {
 		return "", fmt.Errorf("invalid platform %q: use os/arch[/variant], e.g. linux/amd64", s)
 	}
 	return platforms.FormatAll(platforms.Normalize(p)), nil
+}
+
+// CheckPushPlatform says whether the daemon can push one platform of an image
+// (`docker push --platform` needs API 1.46, Docker 25+). Call it after another request
+// (e.g. Resolve), once the client has negotiated the API version.
+func CheckPushPlatform(api API) error {
+	if v := api.ClientVersion(); v != "" && versions.LessThan(v, "1.46") {
+		return fmt.Errorf("--platform needs Docker API 1.46 (Docker 25 or later) to push one platform, and the daemon at %s speaks %s: drop --platform (its images have one platform)", api.DaemonHost(), v)
+	}
+	return nil
 }
 
 // PushResult is what the registry answered to a push.

@@ -169,18 +169,19 @@ func classify(raw []byte, descMediaType types.MediaType) string {
 		return ""
 	}
 	has := func(m json.RawMessage) bool { return len(m) > 0 && string(m) != "null" }
+	mt := probe.MediaType
+	if mt == "" {
+		mt = descMediaType
+	}
 	kind := ""
 	switch {
 	case has(probe.Manifests) && !has(probe.Layers) && !has(probe.RootFS):
 		kind = "index"
-	case has(probe.Config) && has(probe.Layers) && !has(probe.Manifests) && !has(probe.RootFS):
+	case has(probe.Config) && (has(probe.Layers) || mt.IsImage()) && !has(probe.Manifests) && !has(probe.RootFS):
+		// (an image with no layers may say "layers": null, as Docker 29 writes it)
 		kind = "manifest"
 	case has(probe.RootFS) && !has(probe.Manifests) && !has(probe.Layers):
 		kind = "config" // (an image config may have a "config" key: the run config)
-	}
-	mt := probe.MediaType
-	if mt == "" {
-		mt = descMediaType
 	}
 	if mt == "" {
 		return kind

@@ -203,3 +203,16 @@ func TestResolveOnlyAttestationsOrAbsentContentIsAnError(t *testing.T) {
 	}
 	_ = empty.Index
 }
+
+// An image with no layers (FROM scratch with only metadata), as Docker 29 stores it:
+// its manifest says "layers": null. It resolves (the scan then says there is nothing
+// to scan), and is not "neither an index, a manifest nor a config".
+func TestResolveImageWithoutLayers(t *testing.T) {
+	s := store{}
+	cfg := s.put([]byte(`{"architecture":"amd64","os":"linux","config":{"Labels":{"a":"b"}},"rootfs":{"type":"layers","diff_ids":null}}`))
+	m := s.put([]byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + cfg + `","size":1},"layers":null}`))
+	r, err := Resolve(m, s.get, "")
+	if err != nil || len(r.Images) != 1 || len(r.Images[0].DiffIDs) != 0 {
+		t.Fatalf("got %+v, %v", r, err)
+	}
+}

@@ -53,9 +53,11 @@ type ScanCache struct{ Dir string }
 // Key is the cache key of a scan request against the DB updated at dbUpdated.
 func (c ScanCache) Key(req ScanRequest, dbUpdated time.Time) string {
 	h := sha256.New()
-	// v3: keyed by platform too, and scans made before images were resolved through
-	// indexes and manifests (v2: an index read as a config gave an empty scan) are gone.
-	fmt.Fprintf(h, "v3\x00%s\x00%s\x00%s\x00%t\x00%s\x00%s", req.Image.ID, req.Image.Platform, dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion, version.Version)
+	// v3: keyed by platform and by the platform images present too (an index gains
+	// platforms under the same ID when they are pulled or loaded later), and scans made
+	// before images were resolved through indexes and manifests (v2: an index read as
+	// a config gave an empty scan) are gone.
+	fmt.Fprintf(h, "v3\x00%s\x00%s\x00%s\x00%s\x00%t\x00%s\x00%s", req.Image.ID, req.Image.Platform, strings.Join(req.Image.Available, ","), dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion, version.Version)
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -4,6 +4,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -18,6 +19,17 @@ import (
 type Credentials struct {
 	Username, Password, Auth, IdentityToken, RegistryToken string
 }
+
+// ErrNotScanned marks a read-back that found, under the tag, an image other than the
+// one scanned (the local tag moved between the last check and the push): the registry
+// then serves an unscanned image, which the user must be told to remove.
+var ErrNotScanned = errors.New("the registry serves an image that was not scanned")
+
+// notScanned wraps a mismatch so that errors.Is(err, ErrNotScanned).
+type notScanned struct{ msg string }
+
+func (e notScanned) Error() string        { return e.msg }
+func (e notScanned) Is(target error) bool { return target == ErrNotScanned }
 
 // Expect is what a push must have left in the registry.
 type Expect struct {
@@ -65,7 +77,7 @@ func VerifyPushed(ctx context.Context, repo string, exp Expect, creds Credential
 		}
 	}
 	if len(exp.Digests) > 0 && !slices.Contains(exp.Digests, exp.Digest) {
-		return fmt.Errorf("the push sent %s, which is not the scanned image %s", exp.Digest, strings.Join(exp.Digests, " or "))
+		return notScanned{fmt.Sprintf("the push sent %s, which is not the scanned image %s", exp.Digest, strings.Join(exp.Digests, " or "))}
 	}
 	if exp.Config == "" {
 		return nil
@@ -97,7 +109,7 @@ func VerifyPushed(ctx context.Context, repo string, exp Expect, creds Credential
 				return nil
 			}
 		}
-		return fmt.Errorf("the pushed index %s holds no manifest of the scanned image %s", ref, imageID)
+		return notScanned{fmt.Sprintf("the pushed index %s holds no manifest of the scanned image %s", ref, imageID)}
 	}
 	img, err := desc.Image()
 	if err != nil {
@@ -109,7 +121,7 @@ func VerifyPushed(ctx context.Context, repo string, exp Expect, creds Credential
 		return fmt.Errorf("read back the pushed manifest %s: %v", ref, err)
 	}
 	if cfg := m.Config.Digest; cfg.String() != imageID {
-		return fmt.Errorf("the pushed manifest %s has config digest %s, but the scanned image ID is %s", ref, cfg, imageID)
+		return notScanned{fmt.Sprintf("the pushed manifest %s has config digest %s, but the scanned image ID is %s", ref, cfg, imageID)}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -36,7 +37,7 @@ func TestVerifyPushed(t *testing.T) {
 	}
 	other, _ := random.Image(512, 1)
 	otherID, _ := other.ConfigName()
-	if err := VerifyPushed(ctx, repo, Expect{Digest: digest.String(), Config: otherID.String()}, Credentials{}, true); err == nil || !strings.Contains(err.Error(), "scanned image ID") {
+	if err := VerifyPushed(ctx, repo, Expect{Digest: digest.String(), Config: otherID.String()}, Credentials{}, true); err == nil || !strings.Contains(err.Error(), "scanned image ID") || !errors.Is(err, ErrNotScanned) {
 		t.Fatalf("another image ID must not verify, got %v", err)
 	}
 
