@@ -40,6 +40,17 @@ var DefaultDBRepositories = []string{"mirror.gcr.io/aquasec/trivy-db", "ghcr.io/
 // DefaultJavaDBRepositories are Trivy's default Java DB repositories.
 var DefaultJavaDBRepositories = []string{"mirror.gcr.io/aquasec/trivy-java-db", "ghcr.io/aquasecurity/trivy-java-db"}
 
+// Environment variables that set the DB repositories (comma-separated, as Trivy's
+// TRIVY_DB_REPOSITORY): they win over the policy file and lose to the flags.
+const (
+	DBRepositoryEnv     = "SECSCAN_DB_REPOSITORY"
+	JavaDBRepositoryEnv = "SECSCAN_JAVA_DB_REPOSITORY"
+)
+
+// ImportedSourcePrefix starts the recorded source of an imported DB ("imported from
+// PATH"); any other recorded source is the OCI reference the DB was downloaded from.
+const ImportedSourcePrefix = "imported from "
+
 // DBOptions says where the vulnerability DB lives and where it comes from.
 type DBOptions struct {
 	// CacheDir is the cache root; the DB lives in CacheDir/db (Trivy's layout).
@@ -50,6 +61,11 @@ type DBOptions struct {
 	Repositories []string `json:"repositories,omitempty"`
 	// JavaRepositories are the same for Trivy's Java DB (needed only for .jar files).
 	JavaRepositories []string `json:"javaRepositories,omitempty"`
+	// RepositoriesFrom and JavaRepositoriesFrom say where Repositories and
+	// JavaRepositories were set ("--db-repository", "$SECSCAN_DB_REPOSITORY", "FILE
+	// db.repository"), for messages; empty when not set.
+	RepositoriesFrom     string `json:"repositoriesFrom,omitempty"`
+	JavaRepositoriesFrom string `json:"javaRepositoriesFrom,omitempty"`
 	// SkipUpdate uses the cached DB as it is; it fails when there is none.
 	SkipUpdate bool `json:"skipUpdate,omitempty"`
 	// Insecure skips TLS verification for the DB registries.
@@ -62,7 +78,16 @@ type DBOptions struct {
 type DBStatus struct {
 	report.DB
 	Path   string `json:"path"`   // the trivy.db file
-	Source string `json:"source"` // the OCI reference it was downloaded from ("" if unknown)
+	Source string `json:"source"` // the OCI reference it was downloaded from, "imported from PATH", or "" if unknown
+	// JavaDB is the Java DB in the cache, if any.
+	JavaDB *JavaDBStatus `json:"javaDB,omitempty"`
+}
+
+// JavaDBStatus describes the Java DB in the cache.
+type JavaDBStatus struct {
+	report.DB
+	Path   string `json:"path"`
+	Source string `json:"source"`
 }
 
 // Image names the image to scan and what the local store knows of it. Its archive (a
@@ -85,8 +110,12 @@ type Image struct {
 	// (a single-platform image), so that no layer of unknown diff ID is analysed on spec.
 	DiffIDs         []string `json:"diffIDs,omitempty"`
 	DiffIDsComplete bool     `json:"diffIDsComplete,omitempty"`
-	RepoTags        []string `json:"repoTags,omitempty"`    // from the daemon's inspect
-	RepoDigests     []string `json:"repoDigests,omitempty"` // from the daemon's inspect
+	// Available lists the manifest digests of the platform images the daemon holds
+	// (containerd store; empty when unknown): a kept record of the image that lacks
+	// one of them is not used, and an export that lacks one is an error.
+	Available   []string `json:"available,omitempty"`
+	RepoTags    []string `json:"repoTags,omitempty"`    // from the daemon's inspect
+	RepoDigests []string `json:"repoDigests,omitempty"` // from the daemon's inspect
 }
 
 // Suppression names one finding that an exception or VEX statement suppressed, for
@@ -108,12 +137,20 @@ func ParseDBRepositories(refs []string, flagName string, schema int) ([]name.Ref
 		if s == "" {
 			return nil, fmt.Errorf("--%s is empty: give REGISTRY/REPOSITORY[:TAG]", flagName)
 		}
+		if i := strings.Index(s, "://"); i >= 0 {
+			// A URL: never echo credentials it may carry.
+			shown := s
+			if at := strings.LastIndex(s, "@"); at > i {
+				shown = s[:i+3] + "***@" + s[at+1:]
+			}
+			return nil, fmt.Errorf("--%s %q is a URL: give REGISTRY/REPOSITORY[:TAG] without a scheme or credentials (credentials come from 'docker login'; 127.0.0.1 and localhost use plain HTTP, --insecure allows it elsewhere)", flagName, shown)
+		}
 		if _, err := name.NewRepository(s); err == nil {
 			s = fmt.Sprintf("%s:%d", s, schema)
 		}
 		ref, err := name.ParseReference(s)
 		if err != nil {
-			return nil, fmt.Errorf("--%s %q is not an OCI reference (want REGISTRY/REPOSITORY[:TAG]): %v", flagName, s, err)
+			return nil, fmt.Errorf("--%s %q is not an OCI reference: give REGISTRY/REPOSITORY[:TAG]", flagName, s)
 		}
 		out = append(out, ref)
 	}
