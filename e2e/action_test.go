@@ -183,7 +183,7 @@ func testActionStepsRunAsShell(t *testing.T) {
 	pol := writeFile(t, t.TempDir(), "p.yaml", "gate:\n  block: LOW\n")
 	strict := env.Registry + "/e2e/action:3"
 	r = runStep(step("Build, gate, push and publish"), with(map[string]string{"INPUT_IMAGE_NAME": strict, "INPUT_CONTEXT": appContext(t, "1.1.20-r5", ""), "INPUT_POLICY": pol}))
-	if r.code != 0 || !strings.Contains(r.stderr, "of severity LOW or higher") {
+	if r.code != 0 || !strings.Contains(r.stderr, "threshold: LOW)") {
 		t.Fatalf("the policy's gate.block must apply when severity-threshold is not set: %s", r)
 	}
 	out, _ := os.ReadFile(ghOut)

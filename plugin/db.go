@@ -92,7 +92,7 @@ func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
 			withJava := javaDB || len(opts.javaRepositories) > 0
 			st, err := eng.UpdateDB(cmd.Context(), opts.scannerDB(), true, withJava)
 			if err != nil {
-				return failedCtx(cmd.Context(), err)
+				return failedCtx(cmd.Context(), dbUpdateError(err))
 			}
 			src := "Trivy's default repositories"
 			if len(opts.repositories) > 0 {

@@ -1,9 +1,9 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +26,17 @@ type scanOutcome struct {
 	policy  policy.Policy
 	source  string // where the policy came from
 	verdict policy.Verdict
+	// pushAsked: the command pushes the image when it passes (push, build --push).
+	pushAsked bool
+	// push is what became of the push, for the job summary (nil: not known yet, or no
+	// push was asked).
+	push *pushState
+}
+
+// pushState says whether the image was pushed, under which reference and digest.
+type pushState struct {
+	pushed bool
+	digest string // the digest the registry holds under the tag ("" when not pushed)
 }
 
 // scanError is a failure of the scan itself (DB, image export, analysis), as opposed
@@ -147,22 +158,10 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 	return nil
 }
 
-// githubOutputs appends the Markdown summary to $GITHUB_STEP_SUMMARY and writes
-// scan-report-path to $GITHUB_OUTPUT, as container-scan did: the container-scan report
-// when one was asked for, else the first report file.
-func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, written []string) error {
-	// Each is tried even when the other failed: a broken summary file must not cost
-	// the step its output.
-	var errs []error
-	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
-		md, err := renderReport(ctx, out, "markdown", opts.ci, false)
-		if err == nil {
-			err = appendFile(p, md)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("cannot append the summary to GITHUB_STEP_SUMMARY (%s): %v", p, err))
-		}
-	}
+// githubOutputs writes scan-report-path to $GITHUB_OUTPUT, as container-scan did: the
+// container-scan report when one was asked for, else the first report file. (The job
+// summary is appended once the push is decided: see appendStepSummary.)
+func githubOutputs(_ context.Context, _ *scanOutcome, opts *gateOptions, written []string) error {
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" && len(written) > 0 {
 		// container-scan's output named its scanreport.json: prefer that format.
 		path := written[0]
@@ -172,10 +171,34 @@ func githubOutputs(ctx context.Context, out *scanOutcome, opts *gateOptions, wri
 			}
 		}
 		if err := appendFile(p, []byte("scan-report-path="+path+"\n")); err != nil {
-			errs = append(errs, fmt.Errorf("cannot write scan-report-path to GITHUB_OUTPUT (%s): %v", p, err))
+			return fmt.Errorf("cannot write scan-report-path to GITHUB_OUTPUT (%s): %v", p, err)
 		}
 	}
-	return errors.Join(errs...)
+	return nil
+}
+
+// appendStepSummary appends the Markdown summary of the outcome, with what became of the
+// push when one was asked (out.pushAsked), to $GITHUB_STEP_SUMMARY, a blank line apart from
+// what earlier runs wrote there. A problem warns and never changes the verdict.
+func appendStepSummary(ctx context.Context, dockerCli command.Cli, out *scanOutcome, opts *gateOptions, digest string, pushed bool) {
+	p := os.Getenv("GITHUB_STEP_SUMMARY")
+	if p == "" || out == nil || out.result == nil {
+		return
+	}
+	o := *out
+	if o.pushAsked {
+		o.push = &pushState{pushed: pushed, digest: digest}
+	}
+	md, err := renderReport(ctx, &o, "markdown", opts.ci, false)
+	if err == nil {
+		if b, rerr := os.ReadFile(p); rerr == nil && len(b) > 0 && !bytes.HasSuffix(b, []byte("\n\n")) {
+			md = append([]byte("\n"), md...)
+		}
+		err = appendFile(p, md)
+	}
+	if err != nil {
+		fmt.Fprintf(dockerCli.Err(), "WARNING: cannot append the summary to GITHUB_STEP_SUMMARY (%s): %v\n", p, err)
+	}
 }
 
 func appendFile(path string, b []byte) error {

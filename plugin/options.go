@@ -102,7 +102,7 @@ type gateOptions struct {
 }
 
 func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVarP(&o.format, "format", "f", "table", "Report format: "+strings.Join(reportFormats, ", ")+" (json is Trivy's report schema)")
+	fs.StringVarP(&o.format, "format", "f", "table", "Report format: "+strings.Join(allReportFormats, ", ")+" (json is Trivy's report schema)")
 	fs.StringVarP(&o.output, "output", "o", "", "Write the report to this file (atomically) instead of stdout")
 	fs.StringArrayVar(&o.reports, "report", nil, "Also write a report, FORMAT=PATH (repeatable; formats: "+strings.Join(allReportFormats, ", ")+")")
 	fs.StringVar(&o.policyFile, "policy", "", "Policy file (default: "+policy.DefaultFileName+" in the working directory, else in the git root)")
@@ -130,8 +130,8 @@ func (o *gateOptions) resolvePolicy(cmd *cobra.Command, now time.Time) (policy.P
 // resolvePolicyFlags is resolvePolicy for a flag set that is not the command's own
 // (docker secscan build parses its options itself).
 func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (policy.Policy, string, error) {
-	if !slices.Contains(reportFormats, o.format) {
-		return policy.Policy{}, "", fmt.Errorf("--format %q is not supported: use one of %s", o.format, strings.Join(reportFormats, ", "))
+	if !slices.Contains(allReportFormats, o.format) {
+		return policy.Policy{}, "", fmt.Errorf("--format %q is not supported: use one of %s", o.format, strings.Join(allReportFormats, ", "))
 	}
 	if o.platform != "" {
 		p, err := daemon.ParsePlatform(o.platform)

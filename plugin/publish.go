@@ -82,6 +82,9 @@ func spoolDir(cacheDir string) string { return filepath.Join(cacheDir, "spool") 
 // publishOutcome sends the scan's event (after re-sending what earlier runs spooled).
 // A failure warns on stderr; with --publish-required it is returned as an error.
 func publishOutcome(ctx context.Context, dockerCli command.Cli, out *scanOutcome, opts *gateOptions, digest string, pushed bool) error {
+	// Every outcome is published from here once its push (if any) is decided: the job
+	// summary is written now, so that it can name what was pushed.
+	appendStepSummary(ctx, dockerCli, out, opts, digest, pushed)
 	cs, ok, err := opts.publish.connection()
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -61,9 +62,16 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 		// The reference grammar would read "sha256:<hex>" as repository "sha256".
 		return ExitFailed, fmt.Errorf("cannot push %q: push a tag (NAME:TAG), not an image ID", input)
 	}
+	if len(input) == 64 && imageIDHex.MatchString(input) {
+		// A full ID cannot be a repository name.
+		return ExitFailed, fmt.Errorf("cannot push %q: push a tag (NAME:TAG), not an image ID", input)
+	}
 	named, err := daemon.ParseReference(input)
 	if err != nil {
 		return ExitFailed, err
+	}
+	if isImageIDPrefix(ctx, dockerCli, input) {
+		return ExitFailed, fmt.Errorf("cannot push %q: push a tag (NAME:TAG), not an image ID", input)
 	}
 	tagged, ok := named.(reference.NamedTagged)
 	if !ok {
@@ -89,6 +97,9 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 // (ExitBlocked: the verdict was published), or a failure. A failed scan pushes only
 // when the policy says on-scan-error: warn, and never after an interrupt.
 func decide(ctx context.Context, dockerCli command.Cli, name string, out *scanOutcome, err error, pol policy.Policy, opts *gateOptions) (int, error) {
+	if out != nil {
+		out.pushAsked = true
+	}
 	var se scanError
 	switch {
 	case ctx.Err() != nil:
@@ -210,4 +221,22 @@ func namedAs(out *scanOutcome, ref string) *scanOutcome {
 	r.Scan.Rename(ref)
 	o.result = &r
 	return &o
+}
+
+// imageIDHex is what the docker CLI takes as an image ID or ID prefix without "sha256:".
+var imageIDHex = regexp.MustCompile(`^[0-9a-f]{12,64}$`)
+
+// isImageIDPrefix reports whether input, which reads as a repository name, is meant as
+// an image ID (or its prefix): no image NAME:latest by that name is in the local store,
+// and an image whose ID starts with it is. (The daemon looks a bare hex string up the
+// same way: a name first, then an ID prefix.)
+func isImageIDPrefix(ctx context.Context, dockerCli command.Cli, input string) bool {
+	if !imageIDHex.MatchString(input) {
+		return false
+	}
+	if _, err := daemon.Resolve(ctx, dockerCli.Client(), input+":latest"); err == nil {
+		return false
+	}
+	img, err := daemon.Resolve(ctx, dockerCli.Client(), input)
+	return err == nil && strings.HasPrefix(strings.TrimPrefix(img.ID, "sha256:"), input)
 }

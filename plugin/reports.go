@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"strings"
 	"time"
@@ -71,6 +72,14 @@ func renderReport(ctx context.Context, out *scanOutcome, format string, cictx *c
 		err = writeContainerScan(buf, out)
 	default:
 		err = out.result.Write(ctx, buf, format, suppressions(out.verdict))
+		if err == nil && format == "sarif" {
+			// One ID and one level per finding, as the table gives them (sarif.go).
+			b, serr := sarifDispositions(buf.Bytes(), out.verdict)
+			if serr != nil {
+				return nil, serr
+			}
+			return b, nil
+		}
 	}
 	return buf.Bytes(), err
 }
@@ -85,11 +94,29 @@ func writeMarkdown(w io.Writer, out *scanOutcome, c *ci.Context) error {
 	}
 	img := out.result.Image
 	fmt.Fprintf(w, "### %s docker secscan: `%s`\n\n**%s**\n\n", icon, img.Reference, mdEscape(v.Summary))
+	if ps := out.push; ps != nil {
+		switch {
+		case ps.pushed:
+			fmt.Fprintf(w, "Pushed `%s@%s` (image `%s`).\n\n", img.Reference, ps.digest, img.ID)
+		case !v.Pass:
+			fmt.Fprintf(w, "Not pushed: `%s` was blocked by policy.\n\n", img.Reference)
+		default:
+			fmt.Fprintf(w, "Not pushed: `%s` passed the gate, but the push failed (see the log).\n\n", img.Reference)
+		}
+	}
+	// Each severity's total says how many of them were excepted.
 	counts := report.CountBySeverity(out.result.Findings)
+	excepted := exceptedBySeverity(v)
+	cell := func(s report.Severity) string {
+		if excepted[s] > 0 {
+			return fmt.Sprintf("%d (%d excepted)", counts[s], excepted[s])
+		}
+		return fmt.Sprint(counts[s])
+	}
 	fmt.Fprintln(w, "| CRITICAL | HIGH | MEDIUM | LOW | UNKNOWN | excepted |")
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
-	fmt.Fprintf(w, "| %d | %d | %d | %d | %d | %d |\n\n", counts[report.SeverityCritical], counts[report.SeverityHigh],
-		counts[report.SeverityMedium], counts[report.SeverityLow], counts[report.SeverityUnknown], v.Excepted)
+	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d |\n\n", cell(report.SeverityCritical), cell(report.SeverityHigh),
+		cell(report.SeverityMedium), cell(report.SeverityLow), cell(report.SeverityUnknown), v.Excepted)
 	var rows []policy.Decision
 	for _, d := range v.Decisions {
 		if d.Disposition == policy.Blocking || d.Disposition == policy.Warning || d.Disposition == policy.Excepted {
@@ -109,7 +136,7 @@ func writeMarkdown(w io.Writer, out *scanOutcome, c *ci.Context) error {
 			if d.Note != "" {
 				note = d.Note
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", d.Disposition, f.Severity, mdEscape(f.VulnerabilityID),
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", d.Disposition, f.Severity, mdLink(f.VulnerabilityID, f.PrimaryURL),
 				mdEscape(f.PkgName), mdEscape(f.InstalledVersion), mdEscape(f.FixedVersion), mdEscape(truncate(note, 120)))
 		}
 		fmt.Fprintln(w)
@@ -132,8 +159,31 @@ func writeMarkdown(w io.Writer, out *scanOutcome, c *ci.Context) error {
 		}
 		fmt.Fprint(w, ".")
 	}
-	_, err := fmt.Fprintln(w)
+	// A blank line ends the section: GITHUB_STEP_SUMMARY collects several runs' sections.
+	_, err := fmt.Fprint(w, "\n\n")
 	return err
+}
+
+// exceptedBySeverity counts the excepted findings at each severity.
+func exceptedBySeverity(v policy.Verdict) map[report.Severity]int {
+	m := map[report.Severity]int{}
+	for _, d := range v.Decisions {
+		if d.Disposition == policy.Excepted {
+			m[d.Finding.Severity]++
+		}
+	}
+	return m
+}
+
+// mdLink is the ID as a link to its advisory (Trivy's PrimaryURL) when that is an
+// http(s) URL, else the ID as text.
+func mdLink(id, url string) string {
+	u, err := neturl.Parse(url)
+	if url == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(url, " \n\t<>") {
+		return mdEscape(id)
+	}
+	esc := strings.NewReplacer("[", "\\[", "]", "\\]").Replace(mdEscape(id))
+	return "[" + esc + "](" + strings.NewReplacer("(", "%28", ")", "%29", "|", "%7C").Replace(url) + ")"
 }
 
 func mdEscape(s string) string {

@@ -6,9 +6,11 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/docker/cli/cli"
@@ -52,10 +54,19 @@ Examples:
 ` + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return cli.StatusError{StatusCode: ExitFailed, Status: "unknown command \"" + args[0] + "\" for \"docker secscan\": run 'docker secscan --help'"}
+		// With Args set, cobra leaves an unknown command to it (its own message would lack
+		// the "docker secscan:" every error starts with).
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
 			}
+			hint := "run 'docker secscan --help'"
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = "did you mean 'docker secscan " + strings.Join(s, "' or 'docker secscan ") + "'? (" + hint + ")"
+			}
+			return failed(fmt.Errorf("unknown command %q for \"docker secscan\": %s", args[0], hint))
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -74,6 +85,7 @@ Examples:
 			return nil
 		},
 	}
+	cmd.SuggestionsMinimumDistance = 2
 	cmd.PersistentFlags().BoolVar(&debug, "debug", false, "Print the scanner's debug log on stderr")
 	// A bad flag is bad input: one line and exit 1, not a usage dump and exit 125.
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -91,5 +103,44 @@ Examples:
 		newHookHandlerCommand(dockerCli),
 		newVersionCommand(dockerCli),
 	)
+	prefixErrors(cmd)
 	return cmd
+}
+
+// prefixErrors makes every error of cmd and its subcommands (their argument checks,
+// pre-runs and runs) start with "docker secscan:", as failed() writes them, whatever
+// returned it (cobra, the docker CLI's plugin framework, a command that forgot).
+func prefixErrors(cmd *cobra.Command) {
+	wrap := func(f func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+		if f == nil {
+			return nil
+		}
+		return func(c *cobra.Command, args []string) error { return withPrefix(c, f(c, args)) }
+	}
+	if cmd.Args != nil {
+		args := cmd.Args
+		cmd.Args = func(c *cobra.Command, a []string) error { return withPrefix(c, args(c, a)) }
+	}
+	cmd.PersistentPreRunE = wrap(cmd.PersistentPreRunE)
+	cmd.PreRunE = wrap(cmd.PreRunE)
+	cmd.RunE = wrap(cmd.RunE)
+	for _, sub := range cmd.Commands() {
+		prefixErrors(sub)
+	}
+}
+
+func withPrefix(c *cobra.Command, err error) error {
+	var se cli.StatusError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		if se.Status != "" && !strings.HasPrefix(se.Status, "docker secscan:") {
+			se.Status = "docker secscan: " + se.Status
+		}
+		return se
+	case strings.HasPrefix(err.Error(), "docker secscan:"):
+		return cli.StatusError{StatusCode: ExitFailed, Status: err.Error()}
+	}
+	return failedCtx(c.Context(), err)
 }

@@ -92,11 +92,20 @@ func writeGateTable(w io.Writer, out *scanOutcome, useColor bool) error {
 		return err
 	}
 	counts := report.CountBySeverity(out.result.Findings)
+	excepted := exceptedBySeverity(out.verdict)
 	var parts []string
 	for _, s := range report.Severities() {
-		parts = append(parts, fmt.Sprintf("%s: %d", s, counts[s]))
+		part := fmt.Sprintf("%s: %d", s, counts[s])
+		if excepted[s] > 0 {
+			part += fmt.Sprintf(" (%d excepted)", excepted[s])
+		}
+		parts = append(parts, part)
 	}
-	_, err := fmt.Fprintf(w, "\nTotal: %d (%s)\n", len(out.result.Findings), strings.Join(parts, ", "))
+	total := fmt.Sprint(len(out.result.Findings))
+	if n := out.verdict.Excepted; n > 0 {
+		total += fmt.Sprintf(", %d excepted", n)
+	}
+	_, err := fmt.Fprintf(w, "\nTotal: %s (%s)\n", total, strings.Join(parts, ", "))
 	return err
 }
 

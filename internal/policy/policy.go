@@ -91,13 +91,9 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	v := Verdict{Decisions: make([]Decision, 0, len(scan.Findings))}
 	repo := ImageScope(scan.Image)
 	p.index = indexExceptions(p.Exceptions)
-	unfixed, bpBlocking := 0, 0
 	expiring := map[string]bool{}
 	for _, f := range scan.Findings {
 		d := Decision{Finding: f, Disposition: p.severityDisposition(f)}
-		if d.Disposition == Unfixed {
-			unfixed++
-		}
 		if ex, expired := p.matchException(f, repo, now); ex != nil {
 			d.Exception = ex
 			if expired {
@@ -115,9 +111,6 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 					}
 				}
 			}
-		}
-		if d.Disposition == Blocking && f.Kind == report.KindBestPractice {
-			bpBlocking++
 		}
 		downgraded := false
 		if d.Disposition == Blocking && p.Mode == ModeWarn {
@@ -151,6 +144,7 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 		v.Notes = append(v.Notes, "no OS and no language packages were found in the image: nothing was checked for vulnerabilities")
 	}
 	v.Notes = append(v.Notes, platformNotes(scan.Image)...)
+	v.Notes = append(v.Notes, endOfLifeNotes(scan.Image)...)
 	if p.BestPractices != ActionOff && scan.BestPracticeChecks == 0 {
 		// Trivy checks the Dockerfile it rebuilds from the image's history; with no
 		// history (docker import) or one it cannot parse, no check runs at all.
@@ -184,7 +178,7 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 
 	blocked := v.Blocking > 0 && p.Mode != ModeWarn
 	v.Pass = !blocked && !staleBlock && !osBlock
-	v.Summary = p.summary(len(scan.Findings), v, unfixed, bpBlocking, staleBlock)
+	v.Summary = p.summary(v, staleBlock)
 	switch {
 	case osBlock && !staleBlock:
 		rest := v.Summary
@@ -428,38 +422,106 @@ func repository(ref string) string {
 
 func validGlob(p string) bool { return doublestar.ValidatePattern(p) }
 
-func (p Policy) summary(total int, v Verdict, unfixed, bpBlocking int, stale bool) string {
-	rule := fmt.Sprintf("severity %s or higher", p.Block)
+// summary is the verdict line. It counts what decided it, by disposition and
+// severity, so that it never reads "no finding of severity HIGH" next to listed HIGH
+// findings: "passed: no blocking finding (2 HIGH excepted, 1 best-practice warning, 3
+// below the threshold; threshold: HIGH)", "blocked: 2 blocking findings (1 CRITICAL,
+// 1 HIGH; threshold: HIGH); also 1 HIGH excepted".
+func (p Policy) summary(v Verdict, stale bool) string {
+	var blocking, excepted, unfixed, warned, below tally
+	for _, d := range v.Decisions {
+		switch {
+		case d.Disposition == Blocking, d.Disposition == Warning && p.Mode == ModeWarn && p.severityDisposition(d.Finding) == Blocking:
+			blocking.add(d.Finding)
+		case d.Disposition == Warning:
+			warned.add(d.Finding)
+		case d.Disposition == Excepted:
+			excepted.add(d.Finding)
+		case d.Disposition == Unfixed:
+			unfixed.add(d.Finding)
+		case d.Disposition == BelowThreshold:
+			below.add(d.Finding)
+		}
+	}
+	threshold := "threshold: " + p.Block.String()
 	if p.OnlyFixed {
-		rule += " with a fix available"
+		threshold += " with a fix available"
 	}
-	if bpBlocking > 0 {
-		rule = fmt.Sprintf("%s, or best-practice checks (%d of them)", rule, bpBlocking)
+	if p.BestPractices == ActionBlock {
+		threshold += ", best-practice checks block"
 	}
-	var extra []string
-	if v.Excepted > 0 {
-		extra = append(extra, fmt.Sprintf("%d excepted", v.Excepted))
+	var rest []string
+	rest = append(rest, excepted.phrases("excepted", "excepted", "best-practice finding excepted", "best-practice findings excepted")...)
+	rest = append(rest, unfixed.phrases("without a fix (not counted)", "without a fix (not counted)", "", "")...)
+	rest = append(rest, warned.phrases("warning", "warnings", "best-practice warning", "best-practice warnings")...)
+	if below.total() > 0 {
+		rest = append(rest, fmt.Sprintf("%d below the threshold", below.total()))
 	}
-	if unfixed > 0 {
-		extra = append(extra, fmt.Sprintf("%d without a fix not counted", unfixed))
+	also := ""
+	if len(rest) > 0 {
+		also = "; also " + strings.Join(rest, ", ")
 	}
-	if v.Warnings > 0 && p.Mode != ModeWarn {
-		extra = append(extra, fmt.Sprintf("%d %s", v.Warnings, plural(v.Warnings, "warning", "warnings")))
-	}
-	tail := ""
-	if len(extra) > 0 {
-		tail = "; " + strings.Join(extra, ", ")
-	}
+	n := blocking.total()
+	counted := strings.Join(blocking.phrases("", "", "best-practice", "best-practice"), ", ")
 	switch {
 	case stale:
-		return "blocked: the vulnerability DB is older than gate.max-db-age" + tail
-	case v.Blocking == 0:
-		return fmt.Sprintf("passed: no finding of %s (%d found in all%s)", rule, total, tail)
+		if n > 0 {
+			return fmt.Sprintf("blocked: the vulnerability DB is older than gate.max-db-age; also %d blocking %s (%s; %s)%s", n, plural(n, "finding", "findings"), counted, threshold, strings.Replace(also, "; also ", ", ", 1))
+		}
+		if len(rest) > 0 {
+			return fmt.Sprintf("blocked: the vulnerability DB is older than gate.max-db-age; no blocking finding (%s; %s)", strings.Join(rest, ", "), threshold)
+		}
+		return fmt.Sprintf("blocked: the vulnerability DB is older than gate.max-db-age; no finding (%s)", threshold)
+	case n == 0 && len(rest) == 0:
+		return fmt.Sprintf("passed: no finding (%s)", threshold)
+	case n == 0:
+		return fmt.Sprintf("passed: no blocking finding (%s; %s)", strings.Join(rest, ", "), threshold)
 	case p.Mode == ModeWarn:
-		return fmt.Sprintf("passed with warnings: %d %s of %s (mode warn)%s", v.Blocking, plural(v.Blocking, "finding", "findings"), rule, tail)
+		return fmt.Sprintf("passed with warnings: %d %s would block (%s; %s), let through by mode warn%s", n, plural(n, "finding", "findings"), counted, threshold, also)
 	default:
-		return fmt.Sprintf("blocked: %d %s of %s%s", v.Blocking, plural(v.Blocking, "finding", "findings"), rule, tail)
+		return fmt.Sprintf("blocked: %d blocking %s (%s; %s)%s", n, plural(n, "finding", "findings"), counted, threshold, also)
 	}
+}
+
+// tally counts findings by severity, best-practice findings apart.
+type tally struct {
+	bySeverity   map[report.Severity]int
+	bestPractice int
+}
+
+func (t *tally) add(f report.Finding) {
+	if f.Kind == report.KindBestPractice {
+		t.bestPractice++
+		return
+	}
+	if t.bySeverity == nil {
+		t.bySeverity = map[report.Severity]int{}
+	}
+	t.bySeverity[f.Severity]++
+}
+
+func (t tally) total() int {
+	n := t.bestPractice
+	for _, c := range t.bySeverity {
+		n += c
+	}
+	return n
+}
+
+// phrases says the tally most severe first: "2 HIGH excepted", "1 MEDIUM warning", then
+// the best-practice findings ("1 best-practice warning"); bpOne == "" leaves them out.
+func (t tally) phrases(one, many, bpOne, bpMany string) []string {
+	var out []string
+	sevs := report.Severities()
+	for i := len(sevs) - 1; i >= 0; i-- {
+		if c := t.bySeverity[sevs[i]]; c > 0 {
+			out = append(out, strings.TrimSpace(fmt.Sprintf("%d %s %s", c, sevs[i], plural(c, one, many))))
+		}
+	}
+	if t.bestPractice > 0 && bpOne != "" {
+		out = append(out, fmt.Sprintf("%d %s", t.bestPractice, plural(t.bestPractice, bpOne, bpMany)))
+	}
+	return out
 }
 
 func humanDays(d time.Duration) string {
@@ -499,6 +561,25 @@ func platformNotes(img report.Image) []string {
 		if p := img.PlatformOf(a.Platform); p != nil && p.Packages != a.SBOMPackages {
 			notes = append(notes, fmt.Sprintf("the build's SBOM attestation for %s lists %d packages, the scan found %d: compare them (an SBOM generator and Trivy may see different package types)", a.Platform, a.SBOMPackages, p.Packages))
 		}
+	}
+	return notes
+}
+
+// endOfLifeNotes say, in our words, what Trivy only logs ("This OS version is no longer
+// supported by the distribution"): an OS release past its end of life, once per release.
+func endOfLifeNotes(img report.Image) []string {
+	var releases []string
+	for _, p := range img.Platforms {
+		if p.EOSL && p.OS != "" && !slices.Contains(releases, p.OS) {
+			releases = append(releases, p.OS)
+		}
+	}
+	if len(releases) == 0 && img.EOSL && img.OS != "" {
+		releases = append(releases, img.OS)
+	}
+	var notes []string
+	for _, r := range releases {
+		notes = append(notes, fmt.Sprintf("%s is past its end of life: its distribution no longer publishes security fixes for it, so vulnerabilities found since may be missing; move to a supported release", r))
 	}
 	return notes
 }

@@ -45,17 +45,17 @@ func TestEvaluateSeverities(t *testing.T) {
 		summary  string
 	}{
 		{"default blocks high and critical", func(*Policy) {}, false, 2,
-			[]Disposition{Blocking, Blocking, BelowThreshold, BelowThreshold}, "blocked: 2 findings of severity HIGH or higher"},
+			[]Disposition{Blocking, Blocking, BelowThreshold, BelowThreshold}, "blocked: 2 blocking findings (1 CRITICAL, 1 HIGH; threshold: HIGH); also 2 below the threshold"},
 		{"critical only", func(p *Policy) { p.Block = report.SeverityCritical }, false, 1,
-			[]Disposition{Blocking, BelowThreshold, BelowThreshold, BelowThreshold}, "blocked: 1 finding"},
+			[]Disposition{Blocking, BelowThreshold, BelowThreshold, BelowThreshold}, "blocked: 1 blocking finding (1 CRITICAL; threshold: CRITICAL)"},
 		{"warn band", func(p *Policy) { p.Warn = sev(report.SeverityMedium) }, false, 2,
-			[]Disposition{Blocking, Blocking, Warning, BelowThreshold}, "1 warning"},
+			[]Disposition{Blocking, Blocking, Warning, BelowThreshold}, "also 1 MEDIUM warning, 1 below the threshold"},
 		{"only fixed", func(p *Policy) { p.OnlyFixed = true }, false, 1,
-			[]Disposition{Blocking, Unfixed, BelowThreshold, BelowThreshold}, "1 without a fix not counted"},
+			[]Disposition{Blocking, Unfixed, BelowThreshold, BelowThreshold}, "also 1 HIGH without a fix (not counted), 2 below the threshold"},
 		{"warn mode passes", func(p *Policy) { p.Mode = ModeWarn }, true, 2,
-			[]Disposition{Warning, Warning, BelowThreshold, BelowThreshold}, "passed with warnings"},
+			[]Disposition{Warning, Warning, BelowThreshold, BelowThreshold}, "passed with warnings: 2 findings would block (1 CRITICAL, 1 HIGH; threshold: HIGH), let through by mode warn"},
 		{"unknown blocks everything", func(p *Policy) { p.Block = report.SeverityUnknown }, false, 4,
-			[]Disposition{Blocking, Blocking, Blocking, Blocking}, "blocked: 4"},
+			[]Disposition{Blocking, Blocking, Blocking, Blocking}, "blocked: 4 blocking findings (1 CRITICAL, 1 HIGH, 1 MEDIUM, 1 UNKNOWN; threshold: UNKNOWN)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

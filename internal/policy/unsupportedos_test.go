@@ -24,13 +24,13 @@ func TestUnsupportedOS(t *testing.T) {
 	}
 	v := p.Evaluate(s, now)
 	if v.Pass || !strings.HasPrefix(v.Summary, "blocked: the OS packages were not checked") || !strings.Contains(v.Summary, "gate.on-unsupported-os") ||
-		strings.Contains(v.Summary, "passed") || !strings.Contains(v.Summary, "also no finding of severity HIGH") {
+		strings.Contains(v.Summary, "passed") || !strings.Contains(v.Summary, "also no finding (threshold: HIGH)") {
 		t.Fatalf("default: %+v", v)
 	}
 	// Findings that block are still counted.
 	s2 := s
 	s2.Findings = findings()
-	if v := p.Evaluate(s2, now); v.Pass || v.Blocking != 2 || !strings.Contains(v.Summary, "also 2 findings") {
+	if v := p.Evaluate(s2, now); v.Pass || v.Blocking != 2 || !strings.Contains(v.Summary, "also 2 blocking findings") {
 		t.Fatalf("with findings: %+v", v)
 	}
 	if !strings.Contains(strings.Join(v.Notes, "\n"), why) {

@@ -56,17 +56,18 @@ import (
 // TrivyVersion is the Trivy library version this build links (see go.mod).
 const TrivyVersion = engine.TrivyVersion
 
-// InitLogging routes Trivy's process-wide logger to stderr: debug level when debug is
-// set, warnings and errors otherwise, nothing when quiet. Trivy buffers log records in
-// memory until this runs, so call it before any other function of this package.
+// InitLogging routes Trivy's process-wide logger: Trivy's debug log on stderr when
+// debug is set, nothing when quiet; otherwise Trivy's log lines never reach the user in
+// Trivy's format: what they say that matters is said in our own words (an end-of-life
+// OS release is a policy note), and any other warning is one "note:" line on stderr
+// (noteHandler). Trivy buffers log records in memory until this runs, so call it
+// before any other function of this package.
 func InitLogging(debug, quiet bool) {
-	log.InitLogger(debug, quiet)
-	if !debug && !quiet {
-		// Trivy logs progress at INFO ("Detected OS", "Number of language-specific
-		// files"); a gate's user wants the verdict, so keep WARN and above.
-		h := log.NewHandler(os.Stderr, &log.Options{Level: slog.LevelWarn})
-		slog.SetDefault(log.New(h))
+	if debug || quiet {
+		log.InitLogger(debug, quiet)
+		return
 	}
+	initNoteLogging(newNoteHandler(os.Stderr))
 }
 
 // Cleanup removes the temporary folders Trivy made in this process. Call it on every
