@@ -143,7 +143,9 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 		// All platforms, for the blob map; the platform asked for, for what is needed.
 		all, aerr := dockerarchive.Resolve(img.ID, rec.get, "")
 		want, werr := dockerarchive.Resolve(img.ID, rec.get, img.Platform)
-		if aerr == nil && werr == nil {
+		// A record made when the store held fewer platform images of the same ID
+		// (one pulled or loaded since) is not used: the new one must be read.
+		if aerr == nil && werr == nil && len(missingManifests(all, img.Available)) == 0 {
 			p.record, p.resolved = rec, &want
 			p.diffIDs, p.complete = want.AllDiffIDs(), true
 			maps.Copy(p.layerDiff, all.LayerDiffIDs())
@@ -196,6 +198,22 @@ func (s *Scanner) keepLayerMap(res dockerarchive.Resolved) {
 	if os.WriteFile(path+".tmp", b, 0o600) == nil {
 		_ = os.Rename(path+".tmp", path)
 	}
+}
+
+// missingManifests lists the digests of avail (platform manifests the daemon holds)
+// that res has no image for.
+func missingManifests(res dockerarchive.Resolved, avail []string) []string {
+	have := map[string]bool{}
+	for _, img := range res.Images {
+		have[img.Manifest] = true
+	}
+	var out []string
+	for _, d := range avail {
+		if !have[d] {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // imageRecord holds the small JSON blobs of an image (its index, manifests, configs,
