@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -29,6 +30,7 @@ func init() {
 		{"TwoPlatformImageBlockedWhenOnePlatformIs", testTwoPlatformImageBlockedWhenOnePlatformIs},
 		{"SBOMAttestationIsReported", testSBOMAttestationIsReported},
 		{"PlatformAddedAfterAScanIsScannedBeforeThePush", testPlatformAddedAfterAScanIsScannedBeforeThePush},
+		{"BuildKitBuildOnAlpine39MatchesTrivysGolden", testBuildKitBuildOnAlpine39MatchesTrivysGolden},
 	}...)
 }
 
@@ -487,5 +489,32 @@ func testPlatformAddedAfterAScanIsScannedBeforeThePush(t *testing.T) {
 	}
 	if rep := readSecscanImage(t, report); len(rep.Image.Platforms) != 2 {
 		t.Fatalf("the push's scan covered %+v, want both platforms", rep.Image.Platforms)
+	}
+}
+
+// `docker secscan build --push` of `FROM alpine:3.9` (the loaded alpine-39 image) built
+// by BuildKit, the case that passed and pushed CRITICAL findings on Docker 29: blocked
+// (exit 2), nothing in the registry, and the findings are Trivy's golden ones.
+func testBuildKitBuildOnAlpine39MatchesTrivysGolden(t *testing.T) {
+	needTestdata(t)
+	needBuildKitStore(t)
+	base := "alpine:3.9"
+	loadImage(t, "images/alpine-39.tar.gz", base)
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM "+base+"\nLABEL org.opencontainers.image.title=app\n")
+	ref := env.Registry + "/e2e/bk39:1"
+	report := filepath.Join(dir, "r.json")
+	r := secscan(t, "build", "--push", "-t", ref, "--report", "json="+report, dir)
+	if r.code != 2 {
+		t.Fatalf("a BuildKit build on alpine 3.9 must be blocked (exit 2): %s", r)
+	}
+	if registryHasTag(t, env.Registry, "e2e/bk39", "1") {
+		t.Fatal("a blocked image reached the registry")
+	}
+	if mt := mustDocker(t, "image", "inspect", "--format", "{{.Descriptor.MediaType}}", ref).stdout; !strings.Contains(mt, "index") {
+		t.Fatalf("BuildKit's image is a %s, want an index (provenance attached)", strings.TrimSpace(mt))
+	}
+	if got, want := trivyFindings(t, report), goldenFindings(t, "alpine-39.json.golden"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("findings differ from Trivy's golden:\n got %v\nwant %v", got, want)
 	}
 }
