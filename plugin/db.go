@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-secscan/docker-secscan/internal/engine"
+	"github.com/docker-secscan/docker-secscan/internal/policy"
 )
 
 func newDBCommand(dockerCli command.Cli) *cobra.Command {
@@ -20,7 +21,7 @@ func newDBCommand(dockerCli command.Cli) *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newDBStatusCommand(dockerCli), newDBUpdateCommand(dockerCli))
+	cmd.AddCommand(newDBStatusCommand(dockerCli), newDBUpdateCommand(dockerCli), newDBImportCommand(dockerCli))
 	return cmd
 }
 
@@ -60,6 +61,9 @@ func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
 					state = fmt.Sprintf("stale: its next update was due %s ago (run 'docker secscan db update')", days(time.Since(st.NextUpdate)))
 				}
 				fmt.Fprintf(w, "Age:           %s, %s\n", days(age), state)
+				if j := st.JavaDB; j != nil {
+					fmt.Fprintf(w, "Java DB:       schema %d, updated at %s, source %s\n", j.SchemaVersion, j.UpdatedAt.UTC().Format(time.RFC3339), dashIfEmpty(j.Source))
+				}
 			default:
 				return failed(fmt.Errorf("--format %q is not supported: use table or json", format))
 			}
@@ -74,6 +78,7 @@ func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
 func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
 	opts := &dbOptions{}
 	var javaDB bool
+	var policyFile string
 	cmd := &cobra.Command{
 		Use:   "update",
 		Short: "Download the vulnerability DB now (replaces the cached one only when the new one is valid)",
@@ -85,11 +90,18 @@ func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
 			if opts.skipUpdate {
 				return failed(errors.New("--skip-db-update makes no sense with 'db update'"))
 			}
+			pol, polPath, err := loadDBPolicy(policyFile)
+			if err != nil {
+				return failed(err)
+			}
+			if err := opts.resolveRepositories(cmd.Flags(), pol, polPath); err != nil {
+				return failed(err)
+			}
 			eng, err := newEngine(dockerCli)
 			if err != nil {
 				return failed(err)
 			}
-			withJava := javaDB || len(opts.javaRepositories) > 0
+			withJava := javaDB || cmd.Flags().Changed("java-db-repository")
 			st, err := eng.UpdateDB(cmd.Context(), opts.scannerDB(), true, withJava)
 			if err != nil {
 				return failedCtx(cmd.Context(), dbUpdateError(err))
@@ -111,6 +123,7 @@ func newDBUpdateCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	opts.addFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&javaDB, "java-db", false, "Also download Trivy's Java DB (needed to scan .jar files offline; implied by --java-db-repository)")
+	cmd.Flags().StringVar(&policyFile, "policy", "", "Policy file whose db.repository and db.java-repository apply (default: "+policy.DefaultFileName+" in the working directory, else in the git root)")
 	return cmd
 }
 

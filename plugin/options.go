@@ -26,13 +26,15 @@ type dbOptions struct {
 	cacheDir         string
 	skipUpdate       bool
 	noProgress       bool
+	// Where repositories and javaRepositories were set (resolveRepositories).
+	repositoriesFrom, javaRepositoriesFrom string
 }
 
 func (o *dbOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.repositories, "db-repository", nil,
-		"OCI repository of the vulnerability DB, tried in order (repeatable; default Trivy's: mirror.gcr.io/aquasec/trivy-db, ghcr.io/aquasecurity/trivy-db)")
+		"OCI repository of the vulnerability DB, tried in order (repeatable; "+fmt.Sprintf(repositoryPrecedence, engine.DBRepositoryEnv, "db.repository")+": mirror.gcr.io/aquasec/trivy-db, ghcr.io/aquasecurity/trivy-db)")
 	fs.StringArrayVar(&o.javaRepositories, "java-db-repository", nil,
-		"OCI repository of the Java DB, needed for .jar files (repeatable; default Trivy's)")
+		"OCI repository of the Java DB, needed for .jar files (repeatable; "+fmt.Sprintf(repositoryPrecedence, engine.JavaDBRepositoryEnv, "db.java-repository")+")")
 	fs.StringVar(&o.cacheDir, "cache-dir", defaultCacheDir(), "Cache folder for the vulnerability DB and analysed layers")
 	fs.BoolVar(&o.skipUpdate, "skip-db-update", false, "Use the cached vulnerability DB as it is, never download")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "Hide progress bars")
@@ -44,6 +46,9 @@ func (o *dbOptions) scannerDB() engine.DBOptions {
 		Repositories:     o.repositories,
 		JavaRepositories: o.javaRepositories,
 		SkipUpdate:       o.skipUpdate,
+
+		RepositoriesFrom:     o.repositoriesFrom,
+		JavaRepositoriesFrom: o.javaRepositoriesFrom,
 		// Progress bars are for people: on a non-terminal stderr (CI logs, a pipe) they
 		// would print partial lines, so they are hidden there, as with --no-progress.
 		NoProgress: o.noProgress || !term.IsTerminal(int(os.Stderr.Fd())),
@@ -214,6 +219,9 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 	}
 	if fl.Changed("ignore-unfixed") {
 		p.OnlyFixed = o.ignoreUnfixed
+	}
+	if err := o.db.resolveRepositories(fl, p, path); err != nil {
+		return p, "", err
 	}
 	if p.Mode, err = policy.ParseMode(o.mode); err != nil {
 		return p, "", fmt.Errorf("--mode: %v", err)

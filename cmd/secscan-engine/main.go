@@ -103,6 +103,12 @@ func run() int {
 			err = scanner.UpdateJavaDB(ctx, req.DB)
 		}
 		out = st
+	case engine.CmdDBImport:
+		var req engine.DBImportRequest
+		if err := decode(in, &req); err != nil {
+			return fail(err, "")
+		}
+		out, err = scanner.ImportDB(ctx, req.CacheDir, req.Path, req.JavaDB)
 	case engine.CmdDBStatus:
 		var req engine.DBStatusRequest
 		if err := decode(in, &req); err != nil {

@@ -297,6 +297,13 @@ func (c *Client) UpdateDB(ctx context.Context, db DBOptions, force, javaDB bool)
 	return st, err
 }
 
+// ImportDB checks the DB (or Java DB) at req.Path and makes it the cached one.
+func (c *Client) ImportDB(ctx context.Context, req DBImportRequest) (DBStatus, error) {
+	var st DBStatus
+	err := c.call(ctx, CmdDBImport, req, &st, nil)
+	return st, err
+}
+
 // DBStatus reads the status of the cached DB; ErrNoDB (wrapped) when there is none.
 func (c *Client) DBStatus(ctx context.Context, cacheDir string) (DBStatus, error) {
 	var st DBStatus

@@ -17,6 +17,7 @@ const (
 	CmdRender   = "render"
 	CmdDBUpdate = "db-update"
 	CmdDBStatus = "db-status"
+	CmdDBImport = "db-import"
 )
 
 // ScanRequest asks for a scan of one image archive.
@@ -75,6 +76,15 @@ type DBUpdateRequest struct {
 	DB     DBOptions `json:"db"`
 	Force  bool      `json:"force,omitempty"`
 	JavaDB bool      `json:"javaDB,omitempty"`
+}
+
+// DBImportRequest asks for the DB (or, with JavaDB, the Java DB) at Path to be checked
+// and to replace the cached one: Trivy's db.tar.gz (javadb.tar.gz), a folder holding
+// the DB files and metadata.json, or an OCI image layout of the DB artifact.
+type DBImportRequest struct {
+	CacheDir string `json:"cacheDir"`
+	Path     string `json:"path"` // absolute
+	JavaDB   bool   `json:"javaDB,omitempty"`
 }
 
 // DBStatusRequest asks for the status of the cached DB.

@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
 	openvex "github.com/openvex/go-vex/pkg/vex"
 	"github.com/package-url/packageurl-go"
 
@@ -60,11 +61,56 @@ type File struct {
 		WarnBefore string `yaml:"warn-before"` // warn this long before expiry (default 14d)
 	} `yaml:"exception-rules"`
 
+	// DB sets where the vulnerability DB and the Java DB are downloaded from, for
+	// everyone who uses this policy ($SECSCAN_DB_REPOSITORY and the flags win).
+	DB struct {
+		Repository     StringList `yaml:"repository"`      // OCI repositories of the DB, tried in order
+		JavaRepository StringList `yaml:"java-repository"` // the same for the Java DB
+	} `yaml:"db"`
+
 	Imports struct {
 		Allowlist   string   `yaml:"allowlist"`   // Azure container-scan allowedlist.yaml
 		TrivyIgnore []string `yaml:"trivyignore"` // .trivyignore or .trivyignore.yaml files
 		VEX         []string `yaml:"vex"`         // OpenVEX documents
 	} `yaml:"imports"`
+}
+
+// StringList is a list of texts written as a YAML list or as one comma-separated text
+// (as Trivy's TRIVY_DB_REPOSITORY).
+type StringList []string
+
+// UnmarshalYAML accepts a text or a list of texts.
+func (l *StringList) UnmarshalYAML(unmarshal func(any) error) error {
+	var one string
+	if err := unmarshal(&one); err == nil {
+		*l = SplitList(one)
+		return nil
+	}
+	var many []string
+	if err := unmarshal(&many); err != nil {
+		return fmt.Errorf("want a text or a list of texts")
+	}
+	*l = nil
+	for _, m := range many {
+		*l = append(*l, SplitList(m)...)
+	}
+	if len(*l) == 0 && len(many) > 0 {
+		*l = StringList{""}
+	}
+	return nil
+}
+
+// SplitList splits a comma-separated list, trimming spaces; an empty item is kept
+// (as "") so that validation can name it.
+func SplitList(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		out = append(out, strings.TrimSpace(p))
+	}
+	return out
 }
 
 // FileException is one exception as written in the policy file.
@@ -96,6 +142,11 @@ type Policy struct {
 	// OnUnsupportedOS is what an image whose OS packages could not be checked (no
 	// vulnerability data for its OS release, report.Scan.UncheckedOS) does to the gate.
 	OnUnsupportedOS Action `json:"onUnsupportedOS"`
+	// DBRepositories and JavaDBRepositories are the policy's db.repository and
+	// db.java-repository: where the DBs come from unless the environment or a flag
+	// says otherwise.
+	DBRepositories     []string `json:"dbRepositories,omitempty"`
+	JavaDBRepositories []string `json:"javaDBRepositories,omitempty"`
 	// Imported lists the import files read (allowlist, .trivyignore, VEX), in order.
 	Imported []ImportedFile `json:"imported,omitempty"`
 
@@ -212,6 +263,8 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 	if f.Gate.MaxDBAge != "" {
 		p.MaxDBAge = v.duration("gate.max-db-age", f.Gate.MaxDBAge)
 	}
+	p.DBRepositories = v.repositories("db.repository", f.DB.Repository)
+	p.JavaDBRepositories = v.repositories("db.java-repository", f.DB.JavaRepository)
 	if f.ExceptionRules.MaxHorizon != "" {
 		p.MaxHorizon = v.duration("exception-rules.max-horizon", f.ExceptionRules.MaxHorizon)
 	}
@@ -405,6 +458,24 @@ func (v *validator) severity(key, s string) report.Severity {
 		v.fail(key, "%v", err)
 	}
 	return sev
+}
+
+// repositories checks OCI repository references (REGISTRY/REPOSITORY[:TAG]).
+func (v *validator) repositories(key string, refs []string) []string {
+	for i, r := range refs {
+		if r == "" {
+			v.fail(key, "item %d is empty: give REGISTRY/REPOSITORY[:TAG]", i+1)
+			return nil
+		}
+		if _, err := name.NewRepository(r); err == nil {
+			continue
+		}
+		if _, err := name.ParseReference(r); err != nil {
+			v.fail(key, "%q is not an OCI repository (want REGISTRY/REPOSITORY[:TAG]): %v", r, err)
+			return nil
+		}
+	}
+	return refs
 }
 
 func (v *validator) duration(key, s string) time.Duration {

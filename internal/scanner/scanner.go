@@ -109,13 +109,13 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 	if err := trivydbpkg.Init(trivydbpkg.Dir(opts.DB.CacheDir)); err != nil {
 		return nil, fmt.Errorf("open the vulnerability DB in %s: %v (run 'docker secscan db update')", opts.DB.CacheDir, rootCause(err))
 	}
-	javaRepos, err := javaRepositories(opts.DB.JavaRepositories)
+	javaRepos, javaSkip, err := javaDBRepositories(opts.DB)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	// The Java DB is downloaded lazily, only when an image holds a .jar (as in Trivy).
-	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
+	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate || javaSkip, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
 
 	// Trivy's layer cache is a BoltDB file that one process at a time may open (with a
 	// 5 s timeout); scans sharing a cache folder take turns instead of failing.
