@@ -17,7 +17,7 @@ import (
 func newDBCommand(dockerCli command.Cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "db",
-		Short: "Show or update the vulnerability DB",
+		Short: "Show, update or import the vulnerability DB",
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
