@@ -65,7 +65,7 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		NoProgress:    opts.db.noProgress,
 		BestPractices: pol.BestPractices != policy.ActionOff,
 		Image: engine.Image{Reference: img.Input, ID: img.ID, Platform: opts.platform, DiffIDs: img.DiffIDs,
-			DiffIDsComplete: img.DiffIDsComplete && opts.platform == "", RepoTags: img.RepoTags, RepoDigests: img.RepoDigests},
+			DiffIDsComplete: img.DiffIDsComplete && opts.platform == "", Available: img.Available, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests},
 	}
 	// An unchanged image against an unchanged DB gives the same findings: reuse them.
 	cache := engine.ScanCache{Dir: filepath.Join(opts.db.cacheDir, "scans")}

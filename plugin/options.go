@@ -120,6 +120,26 @@ func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
 	o.publish.addFlags(fs)
 }
 
+// samePath reports whether two report paths name the same file, however spelt
+// ("./r.json" and "/work/r.json"; a symbolic link to the other).
+func samePath(a, b string) bool {
+	abs := func(p string) string {
+		if q, err := filepath.Abs(p); err == nil {
+			p = q
+		}
+		if dir, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil {
+			p = filepath.Join(dir, filepath.Base(p))
+		}
+		return p
+	}
+	if abs(a) == abs(b) {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
+
 // addPlatformFlag adds --platform (scan and push; a build's --platform is buildx's).
 func (o *gateOptions) addPlatformFlag(fs *pflag.FlagSet, verb string) {
 	fs.StringVar(&o.platform, "platform", "", "Only "+verb+" this platform of a multi-platform image, os/arch[/variant] (default: every platform it holds; API 1.46+ for push)")
@@ -159,7 +179,7 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 		if err := checkOutputPath("--report "+r.format+"=", r.path); err != nil {
 			return policy.Policy{}, "", err
 		}
-		if o.output != "" && o.output != "-" && filepath.Clean(r.path) == filepath.Clean(o.output) {
+		if o.output != "" && o.output != "-" && samePath(r.path, o.output) {
 			return policy.Policy{}, "", fmt.Errorf("--report %s=%s: %s is already the path of --output: give each report its own file", r.format, r.path, r.path)
 		}
 	}
@@ -200,6 +220,9 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 			sources = append(sources, rec.Path)
 		}
 	}
+	if err := o.db.resolveRepositories(fl, p, path); err != nil {
+		return p, "", err
+	}
 	for _, f := range o.vex {
 		ex, rec, err := policy.LoadImport(policy.Import{Path: f, Format: policy.FormatOpenVEX, Note: "--vex"})
 		if err != nil {
@@ -219,9 +242,6 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 	}
 	if fl.Changed("ignore-unfixed") {
 		p.OnlyFixed = o.ignoreUnfixed
-	}
-	if err := o.db.resolveRepositories(fl, p, path); err != nil {
-		return p, "", err
 	}
 	if p.Mode, err = policy.ParseMode(o.mode); err != nil {
 		return p, "", fmt.Errorf("--mode: %v", err)

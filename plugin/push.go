@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,6 +75,9 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 		return ExitFailed, fmt.Errorf("cannot push %q: push a tag (NAME:TAG), not an image ID", input)
 	}
 	tagged, ok := named.(reference.NamedTagged)
+	if _, digested := named.(reference.Digested); digested {
+		ok = false // NAME:TAG@DIGEST: docker push takes a tag alone
+	}
 	if !ok {
 		return ExitFailed, fmt.Errorf("cannot push %q: push a tag (NAME:TAG), not a digest", input)
 	}
@@ -85,6 +89,11 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	img, err := daemon.Resolve(ctx, dockerCli.Client(), familiar)
 	if err != nil {
 		return ExitFailed, err
+	}
+	if opts.platform != "" {
+		if err := daemon.CheckPushPlatform(dockerCli.Client()); err != nil {
+			return ExitFailed, err
+		}
 	}
 	out, err := scanAndJudge(ctx, dockerCli, img, opts, pol, source)
 	if code, err := decide(ctx, dockerCli, familiar, out, err, pol, opts); code != ExitPassed || err != nil {
@@ -134,6 +143,9 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	if now.ID != id {
 		return ExitFailed, fmt.Errorf("%s moved from %s to %s during the scan: nothing pushed, run again", familiar, id, now.ID)
 	}
+	if err := samePlatforms(img, now, out, opts.platform); err != nil {
+		return ExitFailed, fmt.Errorf("%s: %v: nothing pushed, run again", familiar, err)
+	}
 
 	encodedAuth, err := command.RetrieveAuthTokenFromImage(dockerCli.ConfigFile(), tagged.String())
 	if err != nil {
@@ -161,6 +173,9 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	if err := registry.VerifyPushed(ctx, tagged.Name(), pushExpectation(img, pushed, out), creds, insecure); err != nil {
 		// The image is in the registry: its scan is published all the same.
 		publishAnyway(ctx, dockerCli, out, opts, pushed.Digest, true)
+		if errors.Is(err, registry.ErrNotScanned) {
+			return ExitFailed, fmt.Errorf("%s now names %s in the registry, which is NOT the image that was scanned (the local tag moved during the push: %v): delete that tag from the registry, or push the scanned image again", familiar, pushed.Digest, err)
+		}
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
 	}
 	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(id))
@@ -170,6 +185,34 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 		}
 	}
 	return ExitPassed, nil
+}
+
+// samePlatforms checks that the platform images the daemon holds now (and would push)
+// are the ones the scan covered: on the containerd store an index gains platforms
+// under the same ID when content is pulled or loaded later. out is nil after a failed
+// scan the policy let through; platform is --platform (the push sends that one only).
+func samePlatforms(before, now daemon.Image, out *scanOutcome, platform string) error {
+	if !slices.Equal(before.Available, now.Available) {
+		return fmt.Errorf("the platform images of %s changed during the scan (%s, now %s)", shortID(now.ID), strings.Join(before.Platforms, ", "), strings.Join(now.Platforms, ", "))
+	}
+	if out == nil || out.result == nil || platform != "" {
+		return nil
+	}
+	scanned := map[string]bool{}
+	for _, p := range out.result.Scan.Image.Platforms {
+		if p.Manifest != "" {
+			scanned[p.Manifest] = true
+		}
+	}
+	if len(scanned) == 0 {
+		return nil // the classic store: the ID is the config that was scanned
+	}
+	for i, m := range now.Available {
+		if !scanned[m] {
+			return fmt.Errorf("platform image %s (%s) is in the local store and a push would send it, but it was not scanned", now.Platforms[i], m)
+		}
+	}
+	return nil
 }
 
 // pushExpectation says what the registry must hold after pushing img: on Docker's

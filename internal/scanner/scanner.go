@@ -226,9 +226,12 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %v", img.Reference, err)
 	}
+	if miss := missingManifests(resolved, img.Available); img.Platform == "" && len(miss) > 0 {
+		return nil, fmt.Errorf("the daemon holds platform image %s of %s, but its export lacks it: run again (nothing is reported for a platform not looked at)", miss[0], img.Reference)
+	}
 	for _, pi := range resolved.Images {
 		if len(pi.DiffIDs) == 0 {
-			return nil, fmt.Errorf("image %s (%s) has no layers: there is nothing to scan", img.Reference, pi.Platform)
+			return nil, fmt.Errorf("image %s (%s) has no layers: there is nothing to scan (add a layer, or scan the image it is built from)", img.Reference, pi.Platform)
 		}
 	}
 	if in != nil {
