@@ -46,7 +46,9 @@ unit:
 e2e: build
 	SECSCAN_BINARY=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 80m -v ./e2e 2>&1 | tee e2e.out | grep -E '^(=== RUN| *--- |PASS|FAIL|ok|e2e:|panic)|_test.go' ; exit $${PIPESTATUS[0]}
 
-## bench: docker secscan against the Trivy CLI v0.74.0 on the same images and DB -> BENCHMARKS.md (root; ~10 min)
+## bench: docker secscan against the Trivy CLI v0.74.0 on the same images and DB, on Docker 20.10 (classic
+## image store) and Docker 29 (containerd image store, built on first use as for e2e) -> BENCHMARKS.md (root;
+## ~16 min once both engines and the Trivy CLI are built). SECSCAN_BENCH_ENGINES=20.10 (or 29) measures one engine only.
 bench: build
 	$(GO) test -run XXX -bench . -benchmem ./internal/policy ./internal/publish
 	$(GO) run ./e2e/bench -plugin $(BIN) -out BENCHMARKS.md
