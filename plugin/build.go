@@ -32,7 +32,7 @@ same gate and push as 'docker secscan push'.
 
 docker secscan's own options use long names only and are taken out of the arguments:
   --push                         gate and push every -t tag (not passed to the build)
-  --policy, --vex, --severity-threshold, --ignore-unfixed, --mode, --best-practices,
+  --policy, --vex, --severity-threshold, --ignore-unfixed, --mode, --best-practices, --secrets,
   --report FORMAT=PATH, --db-repository, --java-db-repository, --cache-dir,
   --skip-db-update, --no-progress, --appinsights-connection-string, --publish-token,
   --publish-required, --publish-timeout, --ci FIELD=VALUE   (as for 'docker secscan push')

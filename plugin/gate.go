@@ -64,6 +64,8 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		DB:            opts.db.scannerDB(),
 		NoProgress:    opts.db.noProgress,
 		BestPractices: pol.BestPractices != policy.ActionOff,
+		Secrets:       pol.Secrets != policy.ActionOff,
+		SecretConfig:  secretConfig(pol),
 		Image: engine.Image{Reference: img.Input, ID: img.ID, Platform: opts.platform, DiffIDs: img.DiffIDs,
 			DiffIDsComplete: img.DiffIDsComplete && opts.platform == "", Available: img.Available, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests},
 	}
@@ -285,4 +287,26 @@ func shortID(id string) string {
 		return id[:19]
 	}
 	return id
+}
+
+// secretConfigName is Trivy's default --secret-config: custom rules, allow rules and
+// disabled rules for the secret scanner, read from the working directory.
+const secretConfigName = "trivy-secret.yaml"
+
+// secretConfig is the secret-config file the scan uses: the policy's gate.secret-config,
+// else trivy-secret.yaml in the working directory when there is one (as Trivy), else
+// none (Trivy's built-in rules). The path is absolute: the engine runs elsewhere.
+func secretConfig(pol policy.Policy) string {
+	if pol.Secrets == policy.ActionOff {
+		return ""
+	}
+	if pol.SecretConfig != "" {
+		return pol.SecretConfig
+	}
+	if st, err := os.Stat(secretConfigName); err == nil && st.Mode().IsRegular() {
+		if abs, err := filepath.Abs(secretConfigName); err == nil {
+			return abs
+		}
+	}
+	return ""
 }

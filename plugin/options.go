@@ -95,6 +95,7 @@ type gateOptions struct {
 	ignoreUnfixed  bool
 	mode           string
 	bestPractices  string
+	secrets        string
 	reports        []string
 	publish        publishOptions
 	// platform limits scan and push to one platform of a multi-platform image
@@ -116,6 +117,7 @@ func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.ignoreUnfixed, "ignore-unfixed", false, "Findings with no fixed version do not block; they are still reported (overrides gate.only-fixed)")
 	fs.StringVar(&o.mode, "mode", "block", "What a failed gate does: block (exit 2, no push) or warn (report and go on)")
 	fs.StringVar(&o.bestPractices, "best-practices", "", "Image best-practice checks (Dockle IDs): block, warn or off (overrides gate.best-practices; default warn)")
+	fs.StringVar(&o.secrets, "secrets", "", "Secrets in the image's files (Trivy's secret scanner): block, warn or off, which does not run it (overrides gate.secrets; default warn)")
 	o.db.addFlags(fs)
 	o.publish.addFlags(fs)
 }
@@ -252,6 +254,14 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 			p.BestPractices = a
 		default:
 			return p, "", fmt.Errorf("--best-practices %q: use block, warn or off", o.bestPractices)
+		}
+	}
+	if fl.Changed("secrets") {
+		switch a := policy.Action(strings.ToLower(o.secrets)); a {
+		case policy.ActionBlock, policy.ActionWarn, policy.ActionOff:
+			p.Secrets = a
+		default:
+			return p, "", fmt.Errorf("--secrets %q: use block, warn or off", o.secrets)
 		}
 	}
 	src := "defaults"

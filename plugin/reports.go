@@ -137,7 +137,7 @@ func writeMarkdown(w io.Writer, out *scanOutcome, c *ci.Context) error {
 				note = d.Note
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", d.Disposition, f.Severity, mdLink(f.VulnerabilityID, f.PrimaryURL),
-				mdEscape(f.PkgName), mdEscape(f.InstalledVersion), mdEscape(f.FixedVersion), mdEscape(truncate(note, 120)))
+				mdEscape(f.Location()), mdEscape(f.InstalledVersion), mdEscape(f.FixedVersion), mdEscape(truncate(note, 120)))
 		}
 		fmt.Fprintln(w)
 	}
@@ -236,7 +236,7 @@ func writeContainerScan(w io.Writer, out *scanOutcome) error {
 			rep.BestPracticeViolations = append(rep.BestPracticeViolations, bp{Code: f.VulnerabilityID, Title: f.Title, Level: level, Alerts: strings.Join(f.Aliases, ", ")})
 			continue
 		}
-		rep.Vulnerabilities = append(rep.Vulnerabilities, vuln{VulnerabilityID: f.VulnerabilityID, PackageName: f.PkgName,
+		rep.Vulnerabilities = append(rep.Vulnerabilities, vuln{VulnerabilityID: f.VulnerabilityID, PackageName: f.Location(),
 			Severity: f.Severity.String(), Description: f.Title, Target: f.Target})
 	}
 	enc := json.NewEncoder(w)

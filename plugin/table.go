@@ -78,6 +78,9 @@ func writeGateTable(w io.Writer, out *scanOutcome, useColor bool) error {
 		if f.Kind == report.KindBestPractice {
 			pkg = "(image config)"
 		}
+		if f.Kind == report.KindSecret {
+			pkg = f.Location() // the file and line; the secret itself is never shown
+		}
 		note := f.Title
 		if d.Note != "" {
 			note = d.Note

@@ -149,6 +149,7 @@ func openArchive(path string) (io.Reader, error) {
 func scan(ctx context.Context, req engine.ScanRequest, archive scanner.Archive) (engine.ScanResponse, error) {
 	sc, err := scanner.Open(ctx, scanner.Options{
 		DB: req.DB, Parallel: req.Parallel, NoProgress: req.NoProgress, BestPractices: req.BestPractices,
+		Secrets: req.Secrets, SecretConfig: req.SecretConfig,
 		OnWait: func() {
 			fmt.Fprintf(os.Stderr, "Waiting for another docker secscan that is using the cache %s ...\n", req.DB.CacheDir)
 		},

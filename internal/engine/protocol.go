@@ -32,8 +32,13 @@ type ScanRequest struct {
 	DB            DBOptions `json:"db"`
 	Image         Image     `json:"image"`
 	BestPractices bool      `json:"bestPractices,omitempty"` // image-config checks (Dockle IDs)
-	Parallel      int       `json:"parallel,omitempty"`      // layers analysed at once (0: Trivy's 5)
-	NoProgress    bool      `json:"noProgress,omitempty"`
+	// Secrets runs Trivy's secret scanner on the image's files (policy gate.secrets
+	// not off), with Trivy's secret-config file SecretConfig (an absolute path; "" for
+	// Trivy's built-in rules).
+	Secrets      bool   `json:"secrets,omitempty"`
+	SecretConfig string `json:"secretConfig,omitempty"`
+	Parallel     int    `json:"parallel,omitempty"` // layers analysed at once (0: Trivy's 5)
+	NoProgress   bool   `json:"noProgress,omitempty"`
 }
 
 // ScanReady is the first line the engine writes for a scan whose Image.ArchivePath is

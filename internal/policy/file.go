@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -49,6 +50,12 @@ type File struct {
 		MaxDBAge      string `yaml:"max-db-age"`     // e.g. 72h, 7d; empty: no limit
 		OnStaleDB     string `yaml:"on-stale-db"`    // block (default) or warn
 		BestPractices string `yaml:"best-practices"` // block, warn (default) or off
+		// block, warn (default) or off: secrets (keys, tokens, passwords) in the image's
+		// files, found by Trivy's secret scanner; off does not run the scanner at all
+		Secrets string `yaml:"secrets"`
+		// Trivy's secret-config file (custom rules, allow rules, disable-rules), relative
+		// to the policy file; default: trivy-secret.yaml in the working directory
+		SecretConfig string `yaml:"secret-config"`
 		// block (default) or warn: an image whose OS no vulnerability data covers (its OS
 		// packages could not be checked) is treated as a scan that could not be completed
 		OnUnsupportedOS string `yaml:"on-unsupported-os"`
@@ -135,10 +142,13 @@ type Policy struct {
 	MaxDBAge      time.Duration    `json:"maxDBAge,omitempty"`
 	OnStaleDB     Action           `json:"onStaleDB"`
 	BestPractices Action           `json:"bestPractices"`
-	Mode          Mode             `json:"mode"`
-	MaxHorizon    time.Duration    `json:"maxHorizon"`
-	WarnBefore    time.Duration    `json:"warnBefore"`
-	Exceptions    []Exception      `json:"exceptions"`
+	Secrets       Action           `json:"secrets"`
+	// SecretConfig is the policy's gate.secret-config, made absolute ("" for none).
+	SecretConfig string        `json:"secretConfig,omitempty"`
+	Mode         Mode          `json:"mode"`
+	MaxHorizon   time.Duration `json:"maxHorizon"`
+	WarnBefore   time.Duration `json:"warnBefore"`
+	Exceptions   []Exception   `json:"exceptions"`
 	// OnUnsupportedOS is what an image whose OS packages could not be checked (no
 	// vulnerability data for its OS release, report.Scan.UncheckedOS) does to the gate.
 	OnUnsupportedOS Action `json:"onUnsupportedOS"`
@@ -185,6 +195,7 @@ func Defaults() Policy {
 		OnScanError:   ActionBlock,
 		OnStaleDB:     ActionBlock,
 		BestPractices: ActionWarn,
+		Secrets:       ActionWarn,
 		Mode:          ModeBlock,
 		MaxHorizon:    365 * 24 * time.Hour,
 		WarnBefore:    14 * 24 * time.Hour,
@@ -260,6 +271,7 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 	p.OnStaleDB = v.action("gate.on-stale-db", f.Gate.OnStaleDB, p.OnStaleDB, ActionBlock, ActionWarn)
 	p.OnUnsupportedOS = v.action("gate.on-unsupported-os", f.Gate.OnUnsupportedOS, p.OnUnsupportedOS, ActionBlock, ActionWarn)
 	p.BestPractices = v.action("gate.best-practices", f.Gate.BestPractices, p.BestPractices, ActionBlock, ActionWarn, ActionOff)
+	p.Secrets = v.action("gate.secrets", f.Gate.Secrets, p.Secrets, ActionBlock, ActionWarn, ActionOff)
 	if f.Gate.MaxDBAge != "" {
 		p.MaxDBAge = v.duration("gate.max-db-age", f.Gate.MaxDBAge)
 	}
@@ -312,6 +324,15 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 			return s
 		}
 		return filepath.Join(base, s)
+	}
+	if f.Gate.SecretConfig != "" {
+		p.SecretConfig = rel(f.Gate.SecretConfig)
+		if abs, err := filepath.Abs(p.SecretConfig); err == nil {
+			p.SecretConfig = abs
+		}
+		if st, err := os.Stat(p.SecretConfig); err != nil || !st.Mode().IsRegular() {
+			v.fail("gate.secret-config", "%s is not a file: name Trivy's secret-config file (e.g. trivy-secret.yaml)", p.SecretConfig)
+		}
 	}
 	if v.err == nil {
 		// Named imports are read as named (a folder or the other spelling of

@@ -204,6 +204,17 @@ func (p Policy) severityDisposition(f report.Finding) Disposition {
 		}
 		return Blocking
 	}
+	if f.Kind == report.KindSecret {
+		// A secret blocks or warns whatever Trivy's rule says its severity is: a
+		// credential in a pushed image is out, a LOW rule included (gate.secrets).
+		switch p.Secrets {
+		case ActionOff:
+			return Off
+		case ActionWarn:
+			return Warning
+		}
+		return Blocking
+	}
 	d := BelowThreshold
 	switch {
 	case f.Severity >= p.Block:
@@ -450,6 +461,9 @@ func (p Policy) summary(v Verdict, stale bool) string {
 	if p.BestPractices == ActionBlock {
 		threshold += ", best-practice checks block"
 	}
+	if p.Secrets == ActionBlock {
+		threshold += ", secrets block"
+	}
 	var rest []string
 	rest = append(rest, excepted.phrases("excepted", "excepted", "best-practice finding excepted", "best-practice findings excepted")...)
 	rest = append(rest, unfixed.phrases("without a fix (not counted)", "without a fix (not counted)", "", "")...)
@@ -483,15 +497,20 @@ func (p Policy) summary(v Verdict, stale bool) string {
 	}
 }
 
-// tally counts findings by severity, best-practice findings apart.
+// tally counts findings by severity, best-practice findings and secrets apart.
 type tally struct {
 	bySeverity   map[report.Severity]int
 	bestPractice int
+	secret       int
 }
 
 func (t *tally) add(f report.Finding) {
 	if f.Kind == report.KindBestPractice {
 		t.bestPractice++
+		return
+	}
+	if f.Kind == report.KindSecret {
+		t.secret++
 		return
 	}
 	if t.bySeverity == nil {
@@ -501,7 +520,7 @@ func (t *tally) add(f report.Finding) {
 }
 
 func (t tally) total() int {
-	n := t.bestPractice
+	n := t.bestPractice + t.secret
 	for _, c := range t.bySeverity {
 		n += c
 	}
@@ -509,7 +528,8 @@ func (t tally) total() int {
 }
 
 // phrases says the tally most severe first: "2 HIGH excepted", "1 MEDIUM warning", then
-// the best-practice findings ("1 best-practice warning"); bpOne == "" leaves them out.
+// the best-practice findings ("1 best-practice warning") and the secrets, worded the same
+// with "secret" for "best-practice" ("2 secret warnings"); bpOne == "" leaves both out.
 func (t tally) phrases(one, many, bpOne, bpMany string) []string {
 	var out []string
 	sevs := report.Severities()
@@ -520,6 +540,13 @@ func (t tally) phrases(one, many, bpOne, bpMany string) []string {
 	}
 	if t.bestPractice > 0 && bpOne != "" {
 		out = append(out, fmt.Sprintf("%d %s", t.bestPractice, plural(t.bestPractice, bpOne, bpMany)))
+	}
+	if t.secret > 0 && bpOne != "" {
+		w := strings.Replace(plural(t.secret, bpOne, bpMany), "best-practice", "secret", 1)
+		if w == "secret" && t.secret > 1 {
+			w = "secrets"
+		}
+		out = append(out, fmt.Sprintf("%d %s", t.secret, w))
 	}
 	return out
 }

@@ -160,6 +160,8 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 		typ := "CVE"
 		if f.Kind == report.KindBestPractice {
 			typ = "BestPractice"
+		} else if f.Kind == report.KindSecret {
+			typ = "Secret"
 		} else if !strings.HasPrefix(f.VulnerabilityID, "CVE-") {
 			typ = strings.SplitN(f.VulnerabilityID, "-", 2)[0]
 		}

@@ -67,7 +67,7 @@ func (s *Severity) UnmarshalText(b []byte) error {
 // Finding is one vulnerability in one installed package of an image: Trivy's
 // DetectedVulnerability reduced to what a gate and a reader need.
 type Finding struct {
-	Kind             string   `json:"kind"`                   // KindVulnerability or KindBestPractice
+	Kind             string   `json:"kind"`                   // KindVulnerability, KindBestPractice or KindSecret
 	VulnerabilityID  string   `json:"vulnerabilityID"`        // CVE, GHSA, advisory ID; check ID for best practices
 	Aliases          []string `json:"aliases,omitempty"`      // other IDs of the finding (e.g. Trivy's AVD-DS-0002 for CIS-DI-0001)
 	PkgName          string   `json:"pkgName"`                // binary package name, e.g. "libssl1.1"
@@ -84,13 +84,33 @@ type Finding struct {
 	Class            string   `json:"class"`                  // "os-pkgs" or "lang-pkgs"
 	Type             string   `json:"type"`                   // package ecosystem, e.g. "alpine", "gomod"
 	Platform         string   `json:"platform,omitempty"`     // os/arch[/variant] of the image it was found in
+	// For a secret (KindSecret): the file (PkgPath), the line it starts on and the line
+	// as Trivy's secret scanner redacted it (the secret itself is never kept: Trivy
+	// replaces it by asterisks before it reaches us).
+	StartLine int    `json:"startLine,omitempty"`
+	Match     string `json:"match,omitempty"`
 }
 
 // Kinds of finding.
 const (
 	KindVulnerability = "vulnerability"
 	KindBestPractice  = "best-practice"
+	// KindSecret is a secret (a key, token or password) found in a file of the image by
+	// Trivy's secret scanner: VulnerabilityID is the rule ID (e.g. aws-access-key-id),
+	// PkgPath the file.
+	KindSecret = "secret"
 )
+
+// Location is where a finding is: the package, or for a secret its file and line.
+func (f Finding) Location() string {
+	if f.Kind == KindSecret {
+		if f.StartLine > 0 {
+			return fmt.Sprintf("%s:%d", f.PkgPath, f.StartLine)
+		}
+		return f.PkgPath
+	}
+	return f.PkgName
+}
 
 // Fixable reports whether a fixed version is known (Trivy's status "fixed").
 func (f Finding) Fixable() bool { return f.FixedVersion != "" }

@@ -55,7 +55,7 @@ func layerTar(t *testing.T, entries ...entry) []byte {
 
 func testPlan(t *testing.T) *layerPlan {
 	t.Helper()
-	opt := artifact.Option{DisabledAnalyzers: disabledAnalyzers(false), Offline: true, Parallel: 1}
+	opt := artifact.Option{DisabledAnalyzers: disabledAnalyzers(false, false), Offline: true, Parallel: 1}
 	ag, err := analyzer.NewAnalyzerGroup(opt.AnalyzerOptions())
 	if err != nil {
 		t.Fatal(err)

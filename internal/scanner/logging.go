@@ -19,6 +19,9 @@ var coveredLogs = []string{
 	"This OS version is no longer supported by the distribution",
 	"Unsupported os",
 	"This OS version is not on the EOL list",
+	// A file over 10 MB the secret scanner reads anyway; Trivy's advice (--skip-files)
+	// is not an option of docker secscan.
+	"The size of the scanned file is too large",
 }
 
 // noteHandler is the log handler of the engine without --debug: Trivy's own log lines

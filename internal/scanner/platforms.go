@@ -64,6 +64,9 @@ func convertPlatforms(reps []types.Report, res dockerarchive.Resolved, img Image
 		one := convert(rep, img, st)
 		for _, f := range one.Findings {
 			f.Platform = pi.Platform
+			if f.Kind == report.KindSecret {
+				f.PkgPath = strings.TrimSuffix(f.PkgPath, " ["+pi.Platform+"]") // see platformTargets
+			}
 			out.Findings = append(out.Findings, f)
 		}
 		out.Packages += one.Packages

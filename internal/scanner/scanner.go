@@ -87,6 +87,13 @@ type Options struct {
 	// on the history-derived Dockerfile, and secrets in the config), reported as
 	// best-practice findings with Dockle IDs where one exists.
 	BestPractices bool
+	// Secrets also runs Trivy's secret scanner on every file of every layer analysed
+	// (`trivy image --scanners vuln,secret`), with the rules of Trivy's secret-config
+	// file SecretConfig (absolute; "" or a missing file: Trivy's built-in rules). The
+	// secret analyser is part of the layer cache key, so layers analysed without it
+	// are analysed again once.
+	Secrets      bool
+	SecretConfig string
 }
 
 // Scanner scans images against one opened vulnerability DB. Trivy keeps the DB in a
@@ -185,12 +192,18 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 		return nil, fmt.Errorf("internal: no image ID for %s", img.Reference)
 	}
 	aopts := artifact.Option{
-		DisabledAnalyzers: disabledAnalyzers(s.opts.BestPractices),
+		DisabledAnalyzers: disabledAnalyzers(s.opts.BestPractices, s.opts.Secrets),
 		Parallel:          s.opts.Parallel,
 		NoProgress:        s.opts.NoProgress,
 		Offline:           true,
 	}
 	sopts := ScanOptions()
+	if s.opts.Secrets {
+		// As `trivy image --scanners vuln,secret --secret-config FILE`: the analyser
+		// reads the config (Trivy's cache key hashes its content too, see blobKey).
+		aopts.SecretScannerOption = analyzer.SecretScannerOption{ConfigPath: s.opts.SecretConfig}
+		sopts.Scanners = append(sopts.Scanners, types.SecretScanner)
+	}
 	if s.opts.BestPractices {
 		// Trivy's checks embedded in the binary: no checks bundle download.
 		aopts.MisconfScannerOption = misconf.ScannerOption{Namespaces: rego.BuiltinNamespaces()}
@@ -345,14 +358,18 @@ func ScanOptions() types.ScanOptions {
 }
 
 // disabledAnalyzers mirrors pkg/commands/artifact.disabledAnalyzers for
-// `trivy image --scanners vuln` (plus `--image-config-scanners misconfig,secret` when
-// bestPractices is set): no lock files (image mode), apk command history, file secrets,
-// config files, licence files, executables (Rekor, which would need the network) or RPM
-// archives, and no Dockerfile history unless best practices are checked.
-func disabledAnalyzers(bestPractices bool) []analyzer.Type {
+// `trivy image --scanners vuln` (`vuln,secret` when secrets is set, plus
+// `--image-config-scanners misconfig,secret` when bestPractices is set): no lock files
+// (image mode), apk command history, file secrets unless asked for, config files,
+// licence files, executables (Rekor, which would need the network) or RPM archives,
+// and no Dockerfile history unless best practices are checked.
+func disabledAnalyzers(bestPractices, secrets bool) []analyzer.Type {
 	var out []analyzer.Type
 	out = append(out, analyzer.TypeLockfiles...)
-	out = append(out, analyzer.TypeApkCommand, analyzer.TypeSecret)
+	out = append(out, analyzer.TypeApkCommand)
+	if !secrets {
+		out = append(out, analyzer.TypeSecret)
+	}
 	out = append(out, analyzer.TypeConfigFiles...)
 	out = append(out, analyzer.TypeLicenseFile, analyzer.TypeExecutable, analyzer.TypeRpmArchive)
 	if !bestPractices {
@@ -375,6 +392,10 @@ func convert(rep types.Report, img Image, st DBStatus) report.Scan {
 		out.Image.EOSL = o.Eosl
 	}
 	for _, r := range rep.Results {
+		if secretFile(r) {
+			out.Findings = append(out.Findings, secretFindings(r)...)
+			continue
+		}
 		out.Packages += len(r.Packages)
 		out.Findings = append(out.Findings, bestPracticeFindings(r)...)
 		for _, v := range r.Vulnerabilities {
@@ -474,6 +495,10 @@ func suppress(rep types.Report, sup []Suppression) types.Report {
 		if f.Kind == report.KindBestPractice && len(f.Aliases) > 0 && DockleID(f.Aliases[0]) == id {
 			id = f.Aliases[0]
 		}
+		if f.Kind == report.KindSecret {
+			byKey[key(f.Target, id, "", "", "")] = s // every finding of the rule in the file
+			continue
+		}
 		byKey[key(f.Target, id, f.PkgName, f.InstalledVersion, f.PkgPath)] = s
 	}
 	out := rep
@@ -481,6 +506,7 @@ func suppress(rep types.Report, sup []Suppression) types.Report {
 	for i, r := range rep.Results {
 		r.Vulnerabilities = slices.Clone(r.Vulnerabilities)
 		r.Misconfigurations = slices.Clone(r.Misconfigurations)
+		r.Secrets = slices.Clone(r.Secrets)
 		r.ModifiedFindings = slices.Clone(r.ModifiedFindings)
 		r.Vulnerabilities = slices.DeleteFunc(r.Vulnerabilities, func(v types.DetectedVulnerability) bool {
 			s, ok := byKey[key(r.Target, v.VulnerabilityID, v.PkgName, v.InstalledVersion, v.PkgPath)]
@@ -488,6 +514,13 @@ func suppress(rep types.Report, sup []Suppression) types.Report {
 				r.ModifiedFindings = append(r.ModifiedFindings, types.NewModifiedFinding(v, types.FindingStatus(s.Status), s.Statement, s.Source))
 			}
 			return ok
+		})
+		r.Secrets = slices.DeleteFunc(r.Secrets, func(sec types.DetectedSecret) bool {
+			s, ok := byKey[key(r.Target, sec.RuleID, "", "", "")]
+			if ok && secretFile(r) {
+				r.ModifiedFindings = append(r.ModifiedFindings, types.NewModifiedFinding(sec, types.FindingStatus(s.Status), s.Statement, s.Source))
+			}
+			return ok && secretFile(r)
 		})
 		r.Misconfigurations = slices.DeleteFunc(r.Misconfigurations, func(m types.DetectedMisconfiguration) bool {
 			s, ok := byKey[key(r.Target, m.ID, "", "", "")]
@@ -534,4 +567,38 @@ func ResultFromTrivy(raw []byte) (*Result, error) {
 		return nil, fmt.Errorf("read the scan's Trivy report: %v", err)
 	}
 	return &Result{trivy: rep}, nil
+}
+
+// secretFile reports whether r is the secrets Trivy's secret scanner found in one file
+// of the image: its target is the file's absolute path (the secret in the image config,
+// a best-practice finding, is targeted at the image).
+func secretFile(r types.Result) bool {
+	return r.Class == types.ClassSecret && strings.HasPrefix(r.Target, "/")
+}
+
+// maxSecretMatch bounds the redacted line a secret finding keeps (a minified file is one
+// long line).
+const maxSecretMatch = 200
+
+// secretFindings converts the secrets of one file: the rule, its severity, the file and
+// line, and the line as Trivy redacted it (Trivy's scanner replaces the secret by
+// asterisks before it returns the finding; the raw value never reaches the report).
+func secretFindings(r types.Result) []report.Finding {
+	var out []report.Finding
+	for _, s := range r.Secrets {
+		match := strings.TrimSpace(s.Match)
+		if len(match) > maxSecretMatch {
+			match = match[:maxSecretMatch] + "…"
+		}
+		title := s.Title
+		if title == "" {
+			title = s.RuleID
+		}
+		out = append(out, report.Finding{
+			Kind: report.KindSecret, VulnerabilityID: s.RuleID, Severity: severity(s.Severity),
+			Title: title, PkgPath: r.Target, StartLine: s.StartLine, Match: match,
+			Target: r.Target, Class: string(r.Class), Type: string(s.Category),
+		})
+	}
+	return out
 }
