@@ -17,6 +17,8 @@ import (
 // and a release missing from Trivy's end-of-life list (not actionable).
 var coveredLogs = []string{
 	"This OS version is no longer supported by the distribution",
+	// (the second line of Trivy's end-of-life warning)
+	"The vulnerability detection may be insufficient because security updates are not provided",
 	"Unsupported os",
 	"This OS version is not on the EOL list",
 	// A file over 10 MB the secret scanner reads anyway; Trivy's advice (--skip-files)
