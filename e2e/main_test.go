@@ -24,7 +24,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,9 +49,6 @@ type dockerEngine struct {
 	err                         error // why it could not be started
 }
 
-// engineNames are the engines SECSCAN_E2E_ENGINES may name, in the order they run.
-var engineNames = []string{"20.10", "29"}
-
 var engines []*dockerEngine // the selected ones, started or with their error
 
 // use points the tests' globals at e.
@@ -64,40 +60,13 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
-// selectEngines parses SECSCAN_E2E_ENGINES: a comma-separated subset of engineNames
-// (all when empty).
-func selectEngines(v string) ([]string, error) {
-	if strings.TrimSpace(v) == "" {
-		return engineNames, nil
-	}
-	want := map[string]bool{}
-	for _, n := range strings.Split(v, ",") {
-		n = strings.TrimPrefix(strings.TrimSpace(n), "docker-")
-		known := false
-		for _, k := range engineNames {
-			known = known || k == n
-		}
-		if !known {
-			return nil, fmt.Errorf("SECSCAN_E2E_ENGINES=%q: unknown engine %q (known: %s)", v, n, strings.Join(engineNames, ","))
-		}
-		want[n] = true
-	}
-	var out []string
-	for _, k := range engineNames {
-		if want[k] {
-			out = append(out, k)
-		}
-	}
-	return out, nil
-}
-
 func run(m *testing.M) int {
 	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, "e2e: "+f+"\n", a...) }
 	testdata = os.Getenv("SECSCAN_TESTDATA")
 	if testdata == "" {
 		testdata, _ = filepath.Abs("../../shared/testdata")
 	}
-	names, err := selectEngines(os.Getenv("SECSCAN_E2E_ENGINES"))
+	names, err := testenv.SelectEngines(os.Getenv("SECSCAN_E2E_ENGINES"), "SECSCAN_E2E_ENGINES")
 	if err != nil {
 		logf("%v", err)
 		return 1
@@ -112,7 +81,7 @@ func run(m *testing.M) int {
 	for _, n := range names {
 		e := &dockerEngine{name: "docker-" + n}
 		t0 := time.Now()
-		e.env, e.err = startEngine(n, logf)
+		e.env, e.err = testenv.StartEngine(n, logf)
 		if e.err == nil {
 			defer e.env.Close()
 			e.err = e.setUp(plugin, logf)
@@ -140,37 +109,6 @@ func run(m *testing.M) int {
 		logf("%s not found: tests that need Trivy's fixtures are skipped (set SECSCAN_TESTDATA)", testdata)
 	}
 	return m.Run()
-}
-
-// startEngine provisions and starts one engine: Debian's 20.10, or Docker 29 (built on
-// first use; a cold build takes about half an hour on 2 cores).
-func startEngine(name string, logf func(string, ...any)) (*testenv.Env, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	switch name {
-	case "20.10":
-		if err := testenv.EnsureTools(logf); err != nil {
-			return nil, fmt.Errorf("cannot provision: %v", err)
-		}
-		env, err := testenv.Start(ctx, logf)
-		if err != nil {
-			return nil, fmt.Errorf("cannot start dockerd and registry: %v", err)
-		}
-		return env, nil
-	case "29":
-		bctx, bcancel := context.WithTimeout(context.Background(), 75*time.Minute)
-		defer bcancel()
-		d, err := testenv.EnsureDocker29(bctx, logf)
-		if err != nil {
-			return nil, fmt.Errorf("cannot provision Docker 29: %v", err)
-		}
-		env, err := testenv.StartDocker29(ctx, d, logf)
-		if err != nil {
-			return nil, fmt.Errorf("cannot start Docker 29: %v", err)
-		}
-		return env, nil
-	}
-	return nil, fmt.Errorf("unknown engine %q", name)
 }
 
 // setUp makes the engine's DOCKER_CONFIG (the plugin, and the engine's own CLI plugins)
@@ -287,7 +225,7 @@ var daemonTests = []struct {
 // and TestDaemon/docker-29/... An engine left out by SECSCAN_E2E_ENGINES is skipped; one
 // that could not be started fails.
 func TestDaemon(t *testing.T) {
-	for _, n := range engineNames {
+	for _, n := range testenv.Engines {
 		t.Run("docker-"+n, func(t *testing.T) {
 			var e *dockerEngine
 			for _, x := range engines {

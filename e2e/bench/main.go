@@ -53,9 +53,6 @@ var (
 	engines  = flag.String("engines", os.Getenv("SECSCAN_BENCH_ENGINES"), "engines to measure, comma-separated, in this order: 20.10, 29 (default $SECSCAN_BENCH_ENGINES, else both)")
 )
 
-// engineNames are the engines -engines may name, in the order they run.
-var engineNames = []string{"20.10", "29"}
-
 func main() {
 	flag.Parse()
 	if err := run(); err != nil {
@@ -187,55 +184,6 @@ func tail(s string, n int) string {
 	return s
 }
 
-// selectEngines parses -engines: a comma-separated subset of engineNames (all when
-// empty), in engineNames' order.
-func selectEngines(v string) ([]string, error) {
-	if strings.TrimSpace(v) == "" {
-		return engineNames, nil
-	}
-	want := map[string]bool{}
-	for _, n := range strings.Split(v, ",") {
-		n = strings.TrimPrefix(strings.TrimSpace(n), "docker-")
-		known := false
-		for _, k := range engineNames {
-			known = known || k == n
-		}
-		if !known {
-			return nil, fmt.Errorf("-engines %q: unknown engine %q (known: %s)", v, n, strings.Join(engineNames, ","))
-		}
-		want[n] = true
-	}
-	var out []string
-	for _, k := range engineNames {
-		if want[k] {
-			out = append(out, k)
-		}
-	}
-	return out, nil
-}
-
-// startEngine provisions and starts one engine, as the end-to-end tests do.
-func startEngine(name string) (*testenv.Env, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	switch name {
-	case "20.10":
-		if err := testenv.EnsureTools(logf); err != nil {
-			return nil, err
-		}
-		return testenv.Start(ctx, logf)
-	case "29":
-		bctx, bcancel := context.WithTimeout(context.Background(), 75*time.Minute)
-		defer bcancel()
-		d, err := testenv.EnsureDocker29(bctx, logf)
-		if err != nil {
-			return nil, fmt.Errorf("cannot provision Docker 29: %v", err)
-		}
-		return testenv.StartDocker29(ctx, d, logf)
-	}
-	return nil, fmt.Errorf("unknown engine %q", name)
-}
-
 // inputs are what every engine gets: the same images, made once.
 type inputs struct {
 	work       string // scratch folder
@@ -249,7 +197,7 @@ type inputs struct {
 
 func run() error {
 	start := time.Now()
-	names, err := selectEngines(*engines)
+	names, err := testenv.SelectEngines(*engines, "-engines")
 	if err != nil {
 		return err
 	}
@@ -353,7 +301,7 @@ func measureEngine(name string, in *inputs, first bool) (*engineRun, sample, sam
 	start := time.Now()
 	ctx := context.Background()
 	var meta, hook sample
-	env, err := startEngine(name)
+	env, err := testenv.StartEngine(name, logf)
 	if err != nil {
 		return nil, meta, hook, err
 	}
