@@ -26,33 +26,14 @@ import (
 	"github.com/docker-secscan/docker-secscan/internal/engine"
 )
 
-// engineScan runs the engine binary on an archive file, as the plugin would stream it.
+// engineScan runs the engine binary on an archive file, as the plugin would stream it
+// (see engineRequest).
 func engineScan(t *testing.T, cache, archive, id string) (engine.ScanResponse, string) {
 	t.Helper()
-	realPlugin, _ := filepath.EvalSymlinks(filepath.Join(configDir, "cli-plugins", "docker-secscan"))
-	req, _ := json.Marshal(engine.ScanRequest{
+	return engineRequest(t, engine.ScanRequest{
 		DB:    engine.DBOptions{CacheDir: cache, SkipUpdate: true, NoProgress: true},
 		Image: engine.Image{ArchivePath: archive, Reference: "test/image:1", ID: id},
-		Now:   engine.ScanTime{},
 	})
-	cmd := exec.Command(filepath.Join(filepath.Dir(realPlugin), "secscan-engine"), "scan")
-	cmd.Stdin = bytes.NewReader(append(req, '\n'))
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var resp engine.ScanResponse
-	if err == nil {
-		if jerr := json.Unmarshal(out.Bytes(), &resp); jerr != nil {
-			t.Fatalf("engine answer: %v\n%s", jerr, out.String())
-		}
-		return resp, ""
-	}
-	var er engine.ErrorResponse
-	_ = json.Unmarshal(bytes.TrimSpace(out.Bytes()), &er)
-	if er.Error == "" {
-		t.Fatalf("engine failed without an error answer: %v\n%s\n%s", err, out.String(), errb.String())
-	}
-	return resp, er.Error
 }
 
 func scanFindings(resp engine.ScanResponse) []vuln {

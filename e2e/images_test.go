@@ -21,10 +21,7 @@ import (
 // Image identity on both image stores (issue: the gate failed open on Docker 29): what
 // is scanned is what the push sends, whatever the image ID names.
 func init() {
-	daemonTests = append(daemonTests, []struct {
-		name string
-		fn   func(*testing.T)
-	}{
+	daemonTests = append(daemonTests, []daemonTest{
 		{"PushedDigestIsTheScannedImage", testPushedDigestIsTheScannedImage},
 		{"BuildKitImagesWithAndWithoutProvenance", testBuildKitImagesWithAndWithoutProvenance},
 		{"TwoPlatformImageBlockedWhenOnePlatformIs", testTwoPlatformImageBlockedWhenOnePlatformIs},

@@ -173,12 +173,16 @@ func needTestdata(t *testing.T) {
 	}
 }
 
-// daemonTests are the tests that involve the daemon (or the engine's own CLI): TestDaemon
-// runs each on every engine. They run in this order, one at a time (none is parallel).
-var daemonTests = []struct {
+// daemonTest is one test TestDaemon runs on every engine; a file of tests adds its own
+// to daemonTests in an init function.
+type daemonTest struct {
 	name string
 	fn   func(*testing.T)
-}{
+}
+
+// daemonTests are the tests that involve the daemon (or the engine's own CLI): TestDaemon
+// runs each on every engine. They run in this order, one at a time (none is parallel).
+var daemonTests = []daemonTest{
 	// action_test.go
 	{"ActionStepsRunAsShell", testActionStepsRunAsShell},
 	// archive_test.go

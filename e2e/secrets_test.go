@@ -20,10 +20,7 @@ import (
 // the engine: every report, the log and the App Insights event carry Trivy's redacted
 // match only.
 func init() {
-	daemonTests = append(daemonTests, []struct {
-		name string
-		fn   func(*testing.T)
-	}{
+	daemonTests = append(daemonTests, []daemonTest{
 		{"SecretInAnImageFileIsReportedRedacted", testSecretInAnImageFileIsReportedRedacted},
 		{"SecretsBlockIgnoreAndSecretConfig", testSecretsBlockIgnoreAndSecretConfig},
 		{"SecretScanCost", testSecretScanCost},

@@ -14,10 +14,7 @@ import (
 // Honest wording and consistent output (issue 15, items 4, 5, 6 and 8), through the real
 // docker CLI.
 func init() {
-	daemonTests = append(daemonTests, []struct {
-		name string
-		fn   func(*testing.T)
-	}{
+	daemonTests = append(daemonTests, []daemonTest{
 		{"ErrorsStartWithDockerSecscan", testErrorsStartWithDockerSecscan},
 		{"PushImageIDPrefixIsRefused", testPushImageIDPrefixIsRefused},
 		{"TrivyLogsBecomeOurNotes", testTrivyLogsBecomeOurNotes},
