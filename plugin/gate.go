@@ -154,7 +154,7 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 	}
 	// The job summary and step output are conveniences: a problem with them warns and
 	// never changes the verdict.
-	if err := githubOutputs(ctx, out, opts, written); err != nil {
+	if err := githubOutputs(opts, written); err != nil {
 		fmt.Fprintf(dockerCli.Err(), "WARNING: %v\n", err)
 	}
 	return nil
@@ -163,7 +163,7 @@ func writeReport(ctx context.Context, dockerCli command.Cli, out *scanOutcome, o
 // githubOutputs writes scan-report-path to $GITHUB_OUTPUT, as container-scan did: the
 // container-scan report when one was asked for, else the first report file. (The job
 // summary is appended once the push is decided: see appendStepSummary.)
-func githubOutputs(_ context.Context, _ *scanOutcome, opts *gateOptions, written []string) error {
+func githubOutputs(opts *gateOptions, written []string) error {
 	if p := os.Getenv("GITHUB_OUTPUT"); p != "" && len(written) > 0 {
 		// container-scan's output named its scanreport.json: prefer that format.
 		path := written[0]

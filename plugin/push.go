@@ -171,11 +171,15 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
 	insecure := <-insecureCh
 	if err := registry.VerifyPushed(ctx, tagged.Name(), pushExpectation(img, pushed, out), creds, insecure); err != nil {
-		// The image is in the registry: its scan is published all the same.
-		publishAnyway(ctx, dockerCli, out, opts, pushed.Digest, true)
 		if errors.Is(err, registry.ErrNotScanned) {
+			// What the registry got is not the scanned image: the scan is published as
+			// not pushed, never tied to a digest it did not look at.
+			publishAnyway(ctx, dockerCli, out, opts, "", false)
 			return ExitFailed, fmt.Errorf("%s now names %s in the registry, which is NOT the image that was scanned (the local tag moved during the push: %v): delete that tag from the registry, or push the scanned image again", familiar, pushed.Digest, err)
 		}
+		// The scanned image is in the registry (the check could not confirm it): its
+		// scan is published all the same.
+		publishAnyway(ctx, dockerCli, out, opts, pushed.Digest, true)
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
 	}
 	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(id))
