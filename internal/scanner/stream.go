@@ -68,15 +68,17 @@ type layerPlan struct {
 	// from the layer map of earlier scans (see layerMap), the record, or learnt as
 	// manifests and configs go by.
 	layerDiff map[string]string
-	// record is the image's record from an earlier scan (nil: none), resolved.
-	record   imageRecord
-	resolved *dockerarchive.Resolved
+	// layerMap is the layer map as read from the cache folder (see layerMapFile).
+	layerMap map[string]string
+	// record is the image's record from an earlier scan that resolves to every
+	// platform image asked for (nil: none usable).
+	record imageRecord
 }
 
 // needsArchive reports whether the scan must read the image: unless its record (the
 // index, manifests and configs) is cached and every layer is in the layer cache.
 func (p *layerPlan) needsArchive() bool {
-	return p.resolved == nil || len(p.missing) > 0 || !p.complete || len(p.diffIDs) == 0
+	return p.record == nil || len(p.missing) > 0 || !p.complete || len(p.diffIDs) == 0
 }
 
 // blobKey is Trivy's layer cache key of a diff ID (artifact/image.calcCacheKeys).
@@ -137,7 +139,8 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 		return nil, fmt.Errorf("prepare the analysers: %v", err)
 	}
 	p := &layerPlan{analyzer: ag, handlers: hm, walker: walker.NewLayerTar(opt.WalkerOption), opt: opt, cache: s.cache,
-		missing: map[string]string{}, cached: map[string]bool{}, layerDiff: s.readLayerMap()}
+		missing: map[string]string{}, cached: map[string]bool{}, layerMap: s.readLayerMap()}
+	p.layerDiff = maps.Clone(p.layerMap)
 	p.diffIDs, p.complete = img.DiffIDs, img.DiffIDsComplete && len(img.DiffIDs) > 0
 	if rec, err := s.cachedRecord(img.ID); err == nil {
 		// All platforms, for the blob map; the platform asked for, for what is needed.
@@ -146,7 +149,7 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 		// A record made when the store held fewer platform images of the same ID
 		// (one pulled or loaded since) is not used: the new one must be read.
 		if aerr == nil && werr == nil && len(missingManifests(all, img.Available)) == 0 {
-			p.record, p.resolved = rec, &want
+			p.record = rec
 			p.diffIDs, p.complete = want.AllDiffIDs(), true
 			maps.Copy(p.layerDiff, all.LayerDiffIDs())
 		}
@@ -166,9 +169,9 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 // and writes the file.
 const layerMapFile = "layer-digests.json"
 
-// maxLayerMap bounds the layer map (about 150 bytes an entry); past it, the map
-// starts again from the current image's layers.
-const maxLayerMap = 100_000
+// maxLayerMap bounds the layer map (about 150 bytes an entry, read on every scan);
+// past it, the map starts again from the current image's layers.
+const maxLayerMap = 50_000
 
 func (s *Scanner) readLayerMap() map[string]string {
 	m := map[string]string{}
@@ -178,17 +181,17 @@ func (s *Scanner) readLayerMap() map[string]string {
 	return m
 }
 
-// keepLayerMap adds res's layer digests to the layer map (atomically, best effort).
-func (s *Scanner) keepLayerMap(res dockerarchive.Resolved) {
+// keepLayerMap adds res's layer digests to the layer map read at plan time, m, and
+// writes it (atomically, best effort) when that added any.
+func (s *Scanner) keepLayerMap(m map[string]string, res dockerarchive.Resolved) {
 	add := res.LayerDiffIDs()
-	m := s.readLayerMap()
-	if len(m)+len(add) > maxLayerMap {
-		m = map[string]string{}
-	}
 	n := len(m)
 	maps.Copy(m, add)
 	if len(m) == n {
 		return
+	}
+	if len(m) > maxLayerMap {
+		m = add
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
@@ -650,7 +653,7 @@ func (s *Scanner) store(ctx context.Context, p *layerPlan, in *ingested, res doc
 		}
 	}
 	s.keepRecord(imageID, in.json)
-	s.keepLayerMap(res)
+	s.keepLayerMap(p.layerMap, res)
 	return nil
 }
 
