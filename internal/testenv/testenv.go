@@ -136,17 +136,7 @@ func (e *Env) startDockerd(ctx context.Context) error {
 		return fmt.Errorf("start dockerd: %v", err)
 	}
 	e.procs = append(e.procs, cmd)
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}, Timeout: 2 * time.Second}
-	return waitFor(ctx, 60*time.Second, func() bool {
-		resp, err := hc.Get("http://docker/_ping")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, func() string { b, _ := os.ReadFile(logf.Name()); return "dockerd did not start:\n" + tail(b, 3000) })
+	return e.waitPing(ctx, logf.Name())
 }
 
 // StartRegistry starts another Distribution registry on a free 127.0.0.1 port, with
