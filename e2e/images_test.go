@@ -28,6 +28,7 @@ func init() {
 		{"SBOMAttestationIsReported", testSBOMAttestationIsReported},
 		{"PlatformAddedAfterAScanIsScannedBeforeThePush", testPlatformAddedAfterAScanIsScannedBeforeThePush},
 		{"BuildKitBuildOnAlpine39MatchesTrivysGolden", testBuildKitBuildOnAlpine39MatchesTrivysGolden},
+		{"PushPlatformOnEachEngine", testPushPlatformOnEachEngine},
 	}...)
 }
 
@@ -514,4 +515,27 @@ func testBuildKitBuildOnAlpine39MatchesTrivysGolden(t *testing.T) {
 	if got, want := trivyFindings(t, report), goldenFindings(t, "alpine-39.json.golden"); !reflect.DeepEqual(got, want) {
 		t.Fatalf("findings differ from Trivy's golden:\n got %v\nwant %v", got, want)
 	}
+}
+
+// push --platform on each engine: a daemon older than API 1.46 (Debian's 20.10 speaks
+// 1.41) cannot push one platform, which is said before any scan; Docker 29 scans and
+// pushes that platform of a single-platform image, the registry then naming its manifest.
+func testPushPlatformOnEachEngine(t *testing.T) {
+	needTestdata(t)
+	ref := env.Registry + "/e2e/platform:1"
+	id := loadImage(t, "images/alpine-3.10.4.tar.gz", ref)
+	r := secscan(t, "push", "--platform", "linux/amd64", ref)
+	if strings.HasPrefix(env.Engine, "20.") {
+		if r.code != 1 || !strings.Contains(r.stderr, "--platform needs Docker API 1.46") || strings.Contains(r.stderr, "Scanning") {
+			t.Fatalf("want a one-line refusal before the scan (exit 1): %s", r)
+		}
+		if registryHasTag(t, env.Registry, "e2e/platform", "1") {
+			t.Fatal("pushed although refused")
+		}
+		return
+	}
+	if r.code != 0 {
+		t.Fatalf("push --platform linux/amd64: %s", r)
+	}
+	checkPushedIsScanned(t, env.Registry, "e2e/platform", "1", id)
 }
