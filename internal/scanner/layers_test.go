@@ -235,6 +235,26 @@ func TestLayerCacheKeyIsNotTrivysPlainKey(t *testing.T) {
 		t.Fatal("the layer cache key is Trivy's plain key: layers cached without the layer rule would be reused")
 	}
 
+	trivyFindsLayerUnderOurKey(t, p, l, d, ours)
+	if !strings.HasPrefix(ours, "sha256:") {
+		t.Fatalf("key %q", ours)
+	}
+}
+
+func mustHash(t *testing.T, s string) v1.Hash {
+	h, err := v1.NewHash(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// trivyFindsLayerUnderOurKey analyses layer l (diff ID d) with plan p, stores it under
+// our key ours, and checks that Trivy's own image artifact computes the same key and
+// finds it there: were they to differ, a streamed scan would fail closed ("layer
+// content is not kept").
+func trivyFindsLayerUnderOurKey(t *testing.T, p *layerPlan, l []byte, d, ours string) {
+	t.Helper()
 	c := cache.NewMemoryCache()
 	p.cache = c
 	blob, err := (&Scanner{}).analyseLayer(context.Background(), bytes.NewReader(l), p)
@@ -259,15 +279,4 @@ func TestLayerCacheKeyIsNotTrivysPlainKey(t *testing.T) {
 	if len(ref.BlobIDs) != 1 || ref.BlobIDs[0] != ours {
 		t.Fatalf("Trivy's artifact keys %v, ours %s", ref.BlobIDs, ours)
 	}
-	if !strings.HasPrefix(ours, "sha256:") {
-		t.Fatalf("key %q", ours)
-	}
-}
-
-func mustHash(t *testing.T, s string) v1.Hash {
-	h, err := v1.NewHash(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }

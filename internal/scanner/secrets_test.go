@@ -10,16 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aquasecurity/trivy/pkg/cache"
 	"github.com/aquasecurity/trivy/pkg/fanal/analyzer"
 	"github.com/aquasecurity/trivy/pkg/fanal/applier"
 	"github.com/aquasecurity/trivy/pkg/fanal/artifact"
-	artimage "github.com/aquasecurity/trivy/pkg/fanal/artifact/image"
 	"github.com/aquasecurity/trivy/pkg/fanal/handler"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
 	"github.com/aquasecurity/trivy/pkg/fanal/walker"
 	"github.com/aquasecurity/trivy/pkg/types"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/report"
@@ -176,28 +173,5 @@ func TestSecretLayerCacheKeyIsTrivys(t *testing.T) {
 	}
 
 	p = secretPlan(t, "")
-	c := cache.NewMemoryCache()
-	p.cache = c
-	blob, err := (&Scanner{}).analyseLayer(context.Background(), bytes.NewReader(l), p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blob.DiffID = d
-	if err := c.PutBlob(context.Background(), ours, blob); err != nil {
-		t.Fatal(err)
-	}
-	cfg := v1.ConfigFile{Architecture: "amd64", OS: "linux", RootFS: v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{mustHash(t, d)}}}
-	raw, _ := json.Marshal(cfg)
-	id := diffID(raw)
-	art, err := artimage.NewArtifact(&streamedImage{ref: Image{Reference: "x", ID: id}, config: id, raw: raw, cfg: &cfg}, c, p.opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := art.Inspect(context.Background())
-	if err != nil {
-		t.Fatalf("Trivy's image artifact does not find the layer under our key: %v", err)
-	}
-	if len(ref.BlobIDs) != 1 || ref.BlobIDs[0] != ours {
-		t.Fatalf("Trivy's artifact keys %v, ours %s", ref.BlobIDs, ours)
-	}
+	trivyFindsLayerUnderOurKey(t, p, l, d, ours)
 }
