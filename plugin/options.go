@@ -248,20 +248,19 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 	if p.Mode, err = policy.ParseMode(o.mode); err != nil {
 		return p, "", fmt.Errorf("--mode: %v", err)
 	}
-	if fl.Changed("best-practices") {
-		switch a := policy.Action(strings.ToLower(o.bestPractices)); a {
-		case policy.ActionBlock, policy.ActionWarn, policy.ActionOff:
-			p.BestPractices = a
-		default:
-			return p, "", fmt.Errorf("--best-practices %q: use block, warn or off", o.bestPractices)
+	for _, f := range []struct {
+		name  string
+		value string
+		to    *policy.Action
+	}{{"best-practices", o.bestPractices, &p.BestPractices}, {"secrets", o.secrets, &p.Secrets}} {
+		if !fl.Changed(f.name) {
+			continue
 		}
-	}
-	if fl.Changed("secrets") {
-		switch a := policy.Action(strings.ToLower(o.secrets)); a {
+		switch a := policy.Action(strings.ToLower(f.value)); a {
 		case policy.ActionBlock, policy.ActionWarn, policy.ActionOff:
-			p.Secrets = a
+			*f.to = a
 		default:
-			return p, "", fmt.Errorf("--secrets %q: use block, warn or off", o.secrets)
+			return p, "", fmt.Errorf("--%s %q: use block, warn or off", f.name, f.value)
 		}
 	}
 	src := "defaults"

@@ -192,28 +192,28 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 	return v
 }
 
+// disposition is what an action (gate.best-practices, gate.secrets) makes of every
+// finding of its kind: off, warning, or blocking.
+func (a Action) disposition() Disposition {
+	switch a {
+	case ActionOff:
+		return Off
+	case ActionWarn:
+		return Warning
+	}
+	return Blocking
+}
+
 // severityDisposition places a finding by severity, fixability and best-practice
 // action, before exceptions.
 func (p Policy) severityDisposition(f report.Finding) Disposition {
-	if f.Kind == report.KindBestPractice {
-		switch p.BestPractices {
-		case ActionOff:
-			return Off
-		case ActionWarn:
-			return Warning
-		}
-		return Blocking
-	}
-	if f.Kind == report.KindSecret {
+	switch f.Kind {
+	case report.KindBestPractice:
+		return p.BestPractices.disposition()
+	case report.KindSecret:
 		// A secret blocks or warns whatever Trivy's rule says its severity is: a
 		// credential in a pushed image is out, a LOW rule included (gate.secrets).
-		switch p.Secrets {
-		case ActionOff:
-			return Off
-		case ActionWarn:
-			return Warning
-		}
-		return Blocking
+		return p.Secrets.disposition()
 	}
 	d := BelowThreshold
 	switch {
