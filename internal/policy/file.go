@@ -75,6 +75,15 @@ type File struct {
 		JavaRepository StringList `yaml:"java-repository"` // the same for the Java DB
 	} `yaml:"db"`
 
+	// Scan sets how images are scanned, for everyone who uses this policy (flags and
+	// environment win): through a Trivy server, with a Redis cache, and whether the
+	// local cache folder may stand in for a Redis cache that does not answer.
+	Scan struct {
+		Server        string `yaml:"server"`         // Trivy server URL, as --server
+		CacheBackend  string `yaml:"cache-backend"`  // fs or redis://HOST:PORT, as --cache-backend
+		CacheFallback string `yaml:"cache-fallback"` // local: use the cache folder when Redis is down (default none: an error)
+	} `yaml:"scan"`
+
 	Imports struct {
 		Allowlist   string   `yaml:"allowlist"`   // Azure container-scan allowedlist.yaml
 		TrivyIgnore []string `yaml:"trivyignore"` // .trivyignore or .trivyignore.yaml files
@@ -157,6 +166,11 @@ type Policy struct {
 	// says otherwise.
 	DBRepositories     []string `json:"dbRepositories,omitempty"`
 	JavaDBRepositories []string `json:"javaDBRepositories,omitempty"`
+	// Server, CacheBackend and CacheFallback are the policy's scan.server,
+	// scan.cache-backend and scan.cache-fallback ("local" or "").
+	Server        string `json:"server,omitempty"`
+	CacheBackend  string `json:"cacheBackend,omitempty"`
+	CacheFallback string `json:"cacheFallback,omitempty"`
 	// Imported lists the import files read (allowlist, .trivyignore, VEX), in order.
 	Imported []ImportedFile `json:"imported,omitempty"`
 
@@ -277,6 +291,7 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 	}
 	p.DBRepositories = v.repositories("db.repository", f.DB.Repository)
 	p.JavaDBRepositories = v.repositories("db.java-repository", f.DB.JavaRepository)
+	p.Server, p.CacheBackend, p.CacheFallback = v.scanSettings(f.Scan.Server, f.Scan.CacheBackend, f.Scan.CacheFallback)
 	if f.ExceptionRules.MaxHorizon != "" {
 		p.MaxHorizon = v.duration("exception-rules.max-horizon", f.ExceptionRules.MaxHorizon)
 	}
