@@ -35,6 +35,9 @@ const (
 	ActionBlock Action = "block"
 	ActionWarn  Action = "warn"
 	ActionOff   Action = "off"
+	// ActionError and ActionIgnore are what gate.baseline-missing takes.
+	ActionError  Action = "error"
+	ActionIgnore Action = "ignore"
 )
 
 // File is the policy file's schema (.secscan.yaml). Keys are kebab-case; unknown keys
@@ -59,6 +62,12 @@ type File struct {
 		// block (default) or warn: an image whose OS no vulnerability data covers (its OS
 		// packages could not be checked) is treated as a scan that could not be completed
 		OnUnsupportedOS string `yaml:"on-unsupported-os"`
+		// true: only findings that are new against the baseline (--baseline) block or
+		// warn; those the baseline has too are reported, not counted (default false)
+		NewOnly *bool `yaml:"new-only"`
+		// error (default) or ignore: what a baseline that cannot be read does (ignore:
+		// a note, and the gate decides as without a baseline)
+		BaselineMissing string `yaml:"baseline-missing"`
 	} `yaml:"gate"`
 
 	Exceptions []FileException `yaml:"exceptions"`
@@ -161,6 +170,12 @@ type Policy struct {
 	// OnUnsupportedOS is what an image whose OS packages could not be checked (no
 	// vulnerability data for its OS release, report.Scan.UncheckedOS) does to the gate.
 	OnUnsupportedOS Action `json:"onUnsupportedOS"`
+	// NewOnly (gate.new-only): with a baseline, only new findings block or warn; a
+	// vulnerability the baseline has too is InBaseline (reported, not counted).
+	NewOnly bool `json:"newOnly"`
+	// BaselineMissing (gate.baseline-missing) is what a baseline that cannot be read
+	// does: ActionError (exit 1, nothing pushed) or ActionIgnore (a note, no baseline).
+	BaselineMissing Action `json:"baselineMissing"`
 	// DBRepositories and JavaDBRepositories are the policy's db.repository and
 	// db.java-repository: where the DBs come from unless the environment or a flag
 	// says otherwise.
@@ -216,6 +231,8 @@ func Defaults() Policy {
 
 		// An OS release no vulnerability data covers blocks, as a failed scan does.
 		OnUnsupportedOS: ActionBlock,
+		// A baseline that cannot be read is an error, as any bad input.
+		BaselineMissing: ActionError,
 	}
 }
 
@@ -286,6 +303,10 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 	p.OnUnsupportedOS = v.action("gate.on-unsupported-os", f.Gate.OnUnsupportedOS, p.OnUnsupportedOS, ActionBlock, ActionWarn)
 	p.BestPractices = v.action("gate.best-practices", f.Gate.BestPractices, p.BestPractices, ActionBlock, ActionWarn, ActionOff)
 	p.Secrets = v.action("gate.secrets", f.Gate.Secrets, p.Secrets, ActionBlock, ActionWarn, ActionOff)
+	if f.Gate.NewOnly != nil {
+		p.NewOnly = *f.Gate.NewOnly
+	}
+	p.BaselineMissing = v.action("gate.baseline-missing", f.Gate.BaselineMissing, p.BaselineMissing, ActionError, ActionIgnore)
 	if f.Gate.MaxDBAge != "" {
 		p.MaxDBAge = v.duration("gate.max-db-age", f.Gate.MaxDBAge)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/distribution/reference"
 	"github.com/package-url/packageurl-go"
 
+	"github.com/docker-secscan/docker-secscan/internal/baseline"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
@@ -58,6 +59,12 @@ const (
 	BelowThreshold Disposition = "below-threshold"
 	// Off: a best-practice finding while best-practice checks are off.
 	Off Disposition = "off"
+	// InBaseline: a vulnerability that would block or warn, but the baseline has it
+	// too (change unchanged) and the policy says gate.new-only.
+	InBaseline Disposition = "in-baseline"
+	// NotInImage: a finding of the baseline the image no longer has (change fixed):
+	// listed in Verdict.Fixed only, never among the image's decisions.
+	NotInImage Disposition = "fixed"
 )
 
 // Decision pairs a finding with its disposition.
@@ -68,6 +75,23 @@ type Decision struct {
 	Exception *Exception `json:"exception,omitempty"`
 	// Note explains an expired or soon-expiring exception.
 	Note string `json:"note,omitempty"`
+	// Change is how the finding relates to the baseline (new, unchanged, fixed); ""
+	// when there was no baseline.
+	Change baseline.Change `json:"change,omitempty"`
+}
+
+// BaselineResult is what a comparison with a baseline found.
+type BaselineResult struct {
+	Source    string `json:"source"` // the baseline, e.g. "app:main (sha256:..., from the registry)"
+	New       int    `json:"new"`
+	Unchanged int    `json:"unchanged"`
+	Fixed     int    `json:"fixed"`
+	NewOnly   bool   `json:"newOnly"` // gate.new-only applied
+}
+
+// Counts is "N new, N unchanged, N fixed".
+func (b BaselineResult) Counts() string {
+	return fmt.Sprintf("%d new, %d unchanged, %d fixed", b.New, b.Unchanged, b.Fixed)
 }
 
 // Verdict is the gate's decision for one image.
@@ -84,16 +108,39 @@ type Verdict struct {
 	Notes []string `json:"notes,omitempty"`
 	// Summary is one line that says why the gate passed or failed.
 	Summary string `json:"summary"`
+	// Baseline is the comparison with a baseline (nil: none), and Fixed the baseline's
+	// findings the image no longer has (disposition NotInImage, change fixed): they
+	// are reported, never counted.
+	Baseline *BaselineResult `json:"baseline,omitempty"`
+	Fixed    []Decision      `json:"fixed,omitempty"`
 }
 
 // Evaluate applies the policy to a scan at time now.
 func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
+	return p.EvaluateAgainst(scan, now, nil)
+}
+
+// EvaluateAgainst applies the policy to a scan at time now, compared with a baseline:
+// cmp is baseline.Compare of the scan's findings (nil: no baseline, as Evaluate). Each
+// decision gets its change; with gate.new-only a vulnerability the baseline has too
+// (unchanged) that would block or warn is InBaseline instead, and counts for neither
+// (best-practice checks and secrets keep their gate.best-practices and gate.secrets
+// disposition: a secret already deployed is still a secret pushed again). Exceptions and
+// VEX apply first, as without a baseline. Every finding stays in the verdict, and the
+// baseline's fixed findings are listed in Fixed.
+func (p Policy) EvaluateAgainst(scan report.Scan, now time.Time, cmp *baseline.Comparison) Verdict {
 	v := Verdict{Decisions: make([]Decision, 0, len(scan.Findings))}
+	if cmp != nil && len(cmp.Changes) != len(scan.Findings) {
+		cmp = nil // not a comparison of these findings: fail closed, as without a baseline
+	}
 	repo := ImageScope(scan.Image)
 	p.index = indexExceptions(p.Exceptions)
 	expiring := map[string]bool{}
-	for _, f := range scan.Findings {
+	for i, f := range scan.Findings {
 		d := Decision{Finding: f, Disposition: p.severityDisposition(f)}
+		if cmp != nil {
+			d.Change = cmp.Changes[i]
+		}
 		if ex, expired := p.matchException(f, repo, now); ex != nil {
 			d.Exception = ex
 			if expired {
@@ -111,6 +158,10 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 					}
 				}
 			}
+		}
+		if p.NewOnly && d.Change == baseline.Unchanged && (d.Finding.Kind == report.KindVulnerability || d.Finding.Kind == "") &&
+			(d.Disposition == Blocking || d.Disposition == Warning) {
+			d.Disposition = InBaseline
 		}
 		downgraded := false
 		if d.Disposition == Blocking && p.Mode == ModeWarn {
@@ -176,6 +227,12 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 		}
 	}
 
+	if cmp != nil {
+		v.Baseline = &BaselineResult{Source: cmp.Source, New: cmp.New, Unchanged: cmp.Unchanged, Fixed: cmp.FixedN, NewOnly: p.NewOnly}
+		for _, f := range cmp.Fixed {
+			v.Fixed = append(v.Fixed, Decision{Finding: f, Disposition: NotInImage, Change: baseline.Fixed})
+		}
+	}
 	blocked := v.Blocking > 0 && p.Mode != ModeWarn
 	v.Pass = !blocked && !staleBlock && !osBlock
 	v.Summary = p.summary(v, staleBlock)
@@ -188,6 +245,9 @@ func (p Policy) Evaluate(scan report.Scan, now time.Time) Verdict {
 		v.Summary = "blocked: the OS packages were not checked, no vulnerability data covers the image's OS release (gate.on-unsupported-os); also " + rest
 	case len(unchecked) > 0 && !osBlock:
 		v.Summary += "; the OS packages were NOT checked: no vulnerability data covers the image's OS release"
+	}
+	if b := v.Baseline; b != nil {
+		v.Summary += "; against the baseline " + b.Source + ": " + b.Counts()
 	}
 	return v
 }
@@ -439,7 +499,7 @@ func validGlob(p string) bool { return doublestar.ValidatePattern(p) }
 // below the threshold; threshold: HIGH)", "blocked: 2 blocking findings (1 CRITICAL,
 // 1 HIGH; threshold: HIGH); also 1 HIGH excepted".
 func (p Policy) summary(v Verdict, stale bool) string {
-	var blocking, excepted, unfixed, warned, below tally
+	var blocking, excepted, unfixed, warned, below, inBaseline tally
 	for _, d := range v.Decisions {
 		switch {
 		case d.Disposition == Blocking, d.Disposition == Warning && p.Mode == ModeWarn && p.severityDisposition(d.Finding) == Blocking:
@@ -452,6 +512,8 @@ func (p Policy) summary(v Verdict, stale bool) string {
 			unfixed.add(d.Finding)
 		case d.Disposition == BelowThreshold:
 			below.add(d.Finding)
+		case d.Disposition == InBaseline:
+			inBaseline.add(d.Finding)
 		}
 	}
 	threshold := "threshold: " + p.Block.String()
@@ -464,9 +526,13 @@ func (p Policy) summary(v Verdict, stale bool) string {
 	if p.Secrets == ActionBlock {
 		threshold += ", secrets block"
 	}
+	if p.NewOnly && v.Baseline != nil {
+		threshold += ", new findings only"
+	}
 	var rest []string
 	rest = append(rest, excepted.phrases("excepted", "excepted", "best-practice finding excepted", "best-practice findings excepted")...)
 	rest = append(rest, unfixed.phrases("without a fix (not counted)", "without a fix (not counted)", "", "")...)
+	rest = append(rest, inBaseline.phrases("in the baseline (not counted: gate.new-only)", "in the baseline (not counted: gate.new-only)", "", "")...)
 	rest = append(rest, warned.phrases("warning", "warnings", "best-practice warning", "best-practice warnings")...)
 	if below.total() > 0 {
 		rest = append(rest, fmt.Sprintf("%d below the threshold", below.total()))
