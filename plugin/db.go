@@ -21,24 +21,34 @@ func newDBCommand(dockerCli command.Cli) *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newDBStatusCommand(dockerCli), newDBUpdateCommand(dockerCli), newDBImportCommand(dockerCli))
+	cmd.AddCommand(newDBStatusCommand(dockerCli), newDBUpdateCommand(dockerCli), newDBImportCommand(dockerCli), newDBMirrorCommand(dockerCli))
 	return cmd
 }
 
 func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
-	var cacheDir, format string
+	var cacheDir, format, policyFile string
+	var fo fleetOptions
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the cached vulnerability DB: schema, updated-at, next update, downloaded-at",
+		Short: "Show the cached vulnerability DB (or the Trivy server's): schema, updated-at, next update, downloaded-at, source",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := newEngine(dockerCli)
+			var st engine.DBStatus
+			srv, err := serverDBStatus(cmd, &fo, policyFile)
 			if err != nil {
-				return failed(err)
+				return failedCtx(cmd.Context(), err)
 			}
-			st, err := eng.DBStatus(cmd.Context(), cacheDir)
-			if errors.Is(err, engine.ErrNoDB) {
-				return failed(fmt.Errorf("%v: run 'docker secscan db update'", err))
+			if srv != nil {
+				st = *srv
+			} else {
+				eng, err := newEngine(dockerCli)
+				if err != nil {
+					return failed(err)
+				}
+				st, err = eng.DBStatus(cmd.Context(), cacheDir)
+				if errors.Is(err, engine.ErrNoDB) {
+					return failed(fmt.Errorf("%v: run 'docker secscan db update'", err))
+				}
 			}
 			if err != nil {
 				return failed(err)
@@ -49,7 +59,9 @@ func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
 				fmt.Fprintln(dockerCli.Out(), string(b))
 			case "table":
 				w := dockerCli.Out()
-				fmt.Fprintf(w, "Path:          %s\n", st.Path)
+				if srv == nil {
+					fmt.Fprintf(w, "Path:          %s\n", st.Path)
+				}
 				fmt.Fprintf(w, "Schema:        %d\n", st.SchemaVersion)
 				fmt.Fprintf(w, "Updated at:    %s\n", st.UpdatedAt.UTC().Format(time.RFC3339))
 				fmt.Fprintf(w, "Next update:   %s\n", st.NextUpdate.UTC().Format(time.RFC3339))
@@ -59,6 +71,9 @@ func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
 				state := "current"
 				if time.Now().After(st.NextUpdate) {
 					state = fmt.Sprintf("stale: its next update was due %s ago (run 'docker secscan db update')", days(time.Since(st.NextUpdate)))
+					if srv != nil {
+						state = fmt.Sprintf("stale: its next update was due %s ago (the Trivy server updates it every hour from its --db-repository)", days(time.Since(st.NextUpdate)))
+					}
 				}
 				fmt.Fprintf(w, "Age:           %s, %s\n", days(age), state)
 				if j := st.JavaDB; j != nil {
@@ -72,6 +87,8 @@ func newDBStatusCommand(dockerCli command.Cli) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", defaultCacheDir(), "Cache folder for the vulnerability DB")
 	cmd.Flags().StringVarP(&format, "format", "f", "table", "Output format: table or json")
+	fo.addServerFlags(cmd.Flags())
+	cmd.Flags().StringVar(&policyFile, "policy", "", "Policy file whose scan.server applies (default: "+policy.DefaultFileName+" in the working directory, else in the git root)")
 	return cmd
 }
 

@@ -69,14 +69,21 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		Image: engine.Image{Reference: img.Input, ID: img.ID, Platform: opts.platform, DiffIDs: img.DiffIDs,
 			DiffIDsComplete: img.DiffIDsComplete && opts.platform == "", Available: img.Available, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests},
 	}
+	// A Trivy server and a Redis cache (fleet.go): checked before anything is exported.
+	fl, err := opts.fleet.prepare(ctx, dockerCli.Err(), filepath.Join(opts.db.cacheDir, "scans"))
+	if err != nil {
+		return nil, err
+	}
+	defer fl.close()
+	req.Server, req.Cache = fl.server, fl.layers
 	// An unchanged image against an unchanged DB gives the same findings: reuse them.
-	cache := engine.ScanCache{Dir: filepath.Join(opts.db.cacheDir, "scans")}
+	cache := fl.dir
 	var res *engine.Result
 	key := ""
-	if st, current := engine.LocalDB(opts.db.cacheDir, opts.db.skipUpdate, now); current {
-		key = cache.Key(req, st.UpdatedAt)
-		if resp, ok := cache.Get(key); ok {
-			fmt.Fprintf(dockerCli.Err(), "Using the scan of %s (%s) from the cache (same image, same DB), with policy %s\n", img.Input, shortID(img.ID), source)
+	if updated, current := fl.db(&opts.db, now); current {
+		key = cache.Key(req, updated)
+		if resp, ok := fl.get(ctx, key, img.ID); ok {
+			fmt.Fprintf(dockerCli.Err(), "Using the scan of %s (%s) from %s (same image, same DB), with policy %s\n", img.Input, shortID(img.ID), fl.where(), source)
 			resp.Scan.Rename(img.Input)
 			resp.Scan.Image.RepoTags, resp.Scan.Image.RepoDigests = img.RepoTags, img.RepoDigests
 			res = eng.NewResult(resp)
@@ -97,7 +104,7 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 			// The engine may have updated the DB: key by the DB it used.
 			key = cache.Key(req, res.DB.UpdatedAt)
 		}
-		cache.Put(key, res.Response())
+		fl.put(ctx, key, res.Response())
 	}
 	cache.AttachRenders(res)
 	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.Evaluate(res.Scan, now)}

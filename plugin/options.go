@@ -98,6 +98,7 @@ type gateOptions struct {
 	secrets        string
 	reports        []string
 	publish        publishOptions
+	fleet          fleetOptions // --server, --cache-backend, ... (fleet.go)
 	// platform limits scan and push to one platform of a multi-platform image
 	// (os/arch[/variant]; "" for every platform the image holds).
 	platform string
@@ -120,6 +121,7 @@ func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.secrets, "secrets", "", "Secrets in the image's files (Trivy's secret scanner): block, warn or off, which does not run it (overrides gate.secrets; default warn)")
 	o.db.addFlags(fs)
 	o.publish.addFlags(fs)
+	o.fleet.addFlags(fs)
 }
 
 // samePath reports whether two report paths name the same file, however spelt
@@ -223,6 +225,9 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 		}
 	}
 	if err := o.db.resolveRepositories(fl, p, path); err != nil {
+		return p, "", err
+	}
+	if err := o.fleet.resolve(fl, p, path); err != nil {
 		return p, "", err
 	}
 	for _, f := range o.vex {

@@ -80,12 +80,16 @@ func run() int {
 		if rerr != nil {
 			return fail(rerr, "")
 		}
+		var platforms []string
 		if req.Image != nil {
 			res.Rename(req.Image.Reference, req.Image.RepoTags, req.Image.RepoDigests)
+			for _, p := range req.Image.Platforms {
+				platforms = append(platforms, p.Platform)
+			}
 		}
 		// The report is the whole stdout, written only once complete.
 		var buf bytes.Buffer
-		if err := res.Write(ctx, &buf, req.Format, scanner.WriteOptions{Suppressed: req.Suppressed}); err != nil {
+		if err := res.Write(ctx, &buf, req.Format, scanner.WriteOptions{Suppressed: req.Suppressed, Platform: req.Platform, Platforms: platforms}); err != nil {
 			return fail(err, "")
 		}
 		if _, err := os.Stdout.Write(buf.Bytes()); err != nil {
@@ -150,6 +154,7 @@ func scan(ctx context.Context, req engine.ScanRequest, archive scanner.Archive) 
 	sc, err := scanner.Open(ctx, scanner.Options{
 		DB: req.DB, Parallel: req.Parallel, NoProgress: req.NoProgress, BestPractices: req.BestPractices,
 		Secrets: req.Secrets, SecretConfig: req.SecretConfig,
+		Server: req.Server, Cache: req.Cache,
 		OnWait: func() {
 			fmt.Fprintf(os.Stderr, "Waiting for another docker secscan that is using the cache %s ...\n", req.DB.CacheDir)
 		},

@@ -58,6 +58,11 @@ func (c ScanCache) Key(req ScanRequest, dbUpdated time.Time) string {
 	// before images were resolved through indexes and manifests (v2: an index read as
 	// a config gave an empty scan) are gone.
 	fmt.Fprintf(h, "v3\x00%s\x00%s\x00%s\x00%s\x00%t\x00%s\x00%s", req.Image.ID, req.Image.Platform, strings.Join(req.Image.Available, ","), dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion, version.Version)
+	if req.Server != nil {
+		// Through a Trivy server: its DB (dbUpdated), but no release check against a
+		// local DB (see scanner's osDataGaps).
+		fmt.Fprintf(h, "\x00server")
+	}
 	if req.Secrets {
 		// The secret scanner and its rules (the content of the secret-config file).
 		fmt.Fprintf(h, "\x00secrets\x00%s\x00", req.SecretConfig)

@@ -39,6 +39,13 @@ type ScanRequest struct {
 	SecretConfig string `json:"secretConfig,omitempty"`
 	Parallel     int    `json:"parallel,omitempty"` // layers analysed at once (0: Trivy's 5)
 	NoProgress   bool   `json:"noProgress,omitempty"`
+	// Server scans through a Trivy server (client/server mode): the layers are
+	// analysed here and kept in the server's cache, the server finds the
+	// vulnerabilities with its DB; no DB is downloaded or opened here.
+	Server *ServerOptions `json:"server,omitempty"`
+	// Cache keeps the analysed layers in Redis (Trivy's Redis cache backend) instead of
+	// the cache folder; not used with Server (the server's cache holds them).
+	Cache *CacheBackend `json:"cache,omitempty"`
 }
 
 // ScanReady is the first line the engine writes for a scan whose Image.ArchivePath is
@@ -73,6 +80,9 @@ type RenderRequest struct {
 	// Image names the scanned image in the report (artifact name, targets, repo tags and
 	// digests) when a cached scan made under another reference is reported again.
 	Image *report.Image `json:"image,omitempty"`
+	// Platform, when set (os/arch[/variant]), renders only that platform image's results
+	// of a multi-platform scan, under Trivy's own target names.
+	Platform string `json:"platform,omitempty"`
 }
 
 // DBUpdateRequest asks for the DB (and optionally the Java DB) to be made available:

@@ -36,7 +36,9 @@ import (
 	"github.com/aquasecurity/trivy/pkg/misconf"
 	trivyreport "github.com/aquasecurity/trivy/pkg/report"
 	"github.com/aquasecurity/trivy/pkg/report/cyclonedx"
+	"github.com/aquasecurity/trivy/pkg/report/predicate"
 	"github.com/aquasecurity/trivy/pkg/result"
+	"github.com/aquasecurity/trivy/pkg/rpc/client"
 	"github.com/aquasecurity/trivy/pkg/scan"
 	"github.com/aquasecurity/trivy/pkg/scan/langpkg"
 	"github.com/aquasecurity/trivy/pkg/scan/local"
@@ -46,6 +48,7 @@ import (
 	xos "github.com/aquasecurity/trivy/pkg/x/os"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/twitchtv/twirp"
 
 	"github.com/docker-secscan/docker-secscan/internal/dockerarchive"
 	"github.com/docker-secscan/docker-secscan/internal/engine"
@@ -94,14 +97,24 @@ type Options struct {
 	// are analysed again once.
 	Secrets      bool
 	SecretConfig string
+	// Server scans through a Trivy server, as `trivy image --server` does (see
+	// openRemote): no DB here.
+	Server *engine.ServerOptions
+	// Cache keeps the analysed layers in Redis (Trivy's Redis cache backend) instead of
+	// CacheDir/fanal; ignored with Server.
+	Cache *engine.CacheBackend
 }
 
 // Scanner scans images against one opened vulnerability DB. Trivy keeps the DB in a
 // process-wide handle, so open at most one Scanner per process.
 type Scanner struct {
-	opts   Options
-	db     DBStatus
-	cache  cache.Cache
+	opts Options
+	db   DBStatus
+	// cache is where analysed layers go: the cache folder, Redis, or the Trivy
+	// server's cache (Trivy's remote cache); local reads them back for a local scan
+	// (nil through a server, which reads its own).
+	cache  cache.ArtifactCache
+	local  cache.LocalArtifactCache
 	close  func()
 	unlock func()
 }
@@ -109,6 +122,9 @@ type Scanner struct {
 // Open makes sure a DB is available (downloading it if needed, see EnsureDB), opens it,
 // and opens the layer cache in opts.DB.CacheDir/fanal.
 func Open(ctx context.Context, opts Options) (*Scanner, error) {
+	if opts.Server != nil {
+		return openRemote(ctx, opts)
+	}
 	st, err := EnsureDB(ctx, opts.DB, false)
 	if err != nil {
 		return nil, err
@@ -124,6 +140,16 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 	// The Java DB is downloaded lazily, only when an image holds a .jar (as in Trivy).
 	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate || javaSkip, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
 
+	if opts.Cache != nil {
+		// Trivy's Redis cache (`trivy image --cache-backend redis://...`): shared by
+		// every runner, no lock to take.
+		rc, err := cache.NewRedisCache(opts.Cache.URL, opts.Cache.CA, opts.Cache.Cert, opts.Cache.Key, false, opts.Cache.TTL)
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open the Redis cache %s: %v", opts.Cache.Masked(), rootCause(err))
+		}
+		return &Scanner{opts: opts, db: st, cache: rc, local: rc, close: func() { _ = rc.Close() }, unlock: func() {}}, nil
+	}
 	// Trivy's layer cache is a BoltDB file that one process at a time may open (with a
 	// 5 s timeout); scans sharing a cache folder take turns instead of failing.
 	unlock, err := filelock.LockContext(ctx, filepath.Join(opts.DB.CacheDir, "fanal.lock"), opts.OnWait)
@@ -140,7 +166,49 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 		}
 		return nil, fmt.Errorf("open the layer cache in %s: %v (if it is damaged, remove %s)", opts.DB.CacheDir, rootCause(err), filepath.Join(opts.DB.CacheDir, "fanal"))
 	}
-	return &Scanner{opts: opts, db: st, cache: c, close: cleanup, unlock: unlock}, nil
+	return &Scanner{opts: opts, db: st, cache: c, local: c, close: cleanup, unlock: unlock}, nil
+}
+
+// openRemote prepares a scan through a Trivy server, as `trivy image --server` wires it
+// (pkg/commands/artifact.createRemoteService): the layers are analysed here and sent to
+// the server's cache through Trivy's remote cache, and the Scan RPC of Trivy's client
+// asks the server for the vulnerabilities. The DB is the server's (opts.Server.DB, as
+// the plugin read it from the server): none is downloaded or opened here. The Java DB,
+// which the jar analyser needs on the client side, is still fetched here when an image
+// holds .jar files (as Trivy's client does).
+func openRemote(ctx context.Context, opts Options) (*Scanner, error) {
+	javaRepos, javaSkip, err := javaDBRepositories(opts.DB)
+	if err != nil {
+		return nil, err
+	}
+	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate || javaSkip, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
+	rc := cache.NewRemoteCache(ctx, cache.RemoteOptions{ServerAddr: opts.Server.URL, CustomHeaders: opts.Server.Headers})
+	return &Scanner{opts: opts, db: opts.Server.DB, cache: rc, close: func() {}, unlock: func() {}}, nil
+}
+
+// remoteError words an error of the Trivy server's cache (through a server), else
+// returns err as it is.
+func (s *Scanner) remoteError(ctx context.Context, err error) error {
+	if s.opts.Server == nil || ctx.Err() != nil || !isTwirp(err) {
+		return err
+	}
+	return s.serverError(err)
+}
+
+// isTwirp reports whether err comes from a Twirp call (Trivy's client/server protocol).
+func isTwirp(err error) bool {
+	var te twirp.Error
+	return errors.As(err, &te)
+}
+
+// serverError words a failed request to the Trivy server: the server, and what to do.
+func (s *Scanner) serverError(err error) error {
+	shown := engine.MaskURL(s.opts.Server.URL)
+	var te twirp.Error
+	if errors.As(err, &te) && te.Code() == twirp.Unauthenticated {
+		return fmt.Errorf("the Trivy server %s refused the token: give the server's token with --token or $%s", shown, engine.TokenEnv)
+	}
+	return fmt.Errorf("the Trivy server %s failed (%s): check that it runs and its log; nothing is reported for an image the server did not check", shown, rootCause(err))
 }
 
 // javaRepositories parses --java-db-repository values (default Trivy's), tagging them
@@ -208,10 +276,19 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 		// Trivy's checks embedded in the binary: no checks bundle download.
 		aopts.MisconfScannerOption = misconf.ScannerOption{Namespaces: rego.BuiltinNamespaces()}
 		sopts.ImageConfigScanners = types.Scanners{types.MisconfigScanner, types.SecretScanner}
+		if s.opts.Server != nil {
+			// Trivy's Scan RPC does not carry the image-config scanners: the server
+			// returns the image config's checks and secrets (analysed here, kept in
+			// its cache) when the scanners ask for misconfigurations and secrets.
+			sopts.Scanners = append(sopts.Scanners, types.MisconfigScanner)
+			if !slices.Contains(sopts.Scanners, types.SecretScanner) {
+				sopts.Scanners = append(sopts.Scanners, types.SecretScanner)
+			}
+		}
 	}
 	plan, err := s.plan(ctx, img, aopts)
 	if err != nil {
-		return nil, err
+		return nil, s.remoteError(ctx, err)
 	}
 	need := plan.needsArchive()
 	r, err := archive(need)
@@ -225,6 +302,9 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	blobs := plan.record.get
 	if need {
 		if in, err = s.ingest(ctx, r, plan); err != nil {
+			if s.opts.Server != nil && isTwirp(err) {
+				return nil, s.remoteError(ctx, err)
+			}
 			if diskFull(err) {
 				return nil, s.diskFullError(img, "or of the temporary folder")
 			}
@@ -249,6 +329,9 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	}
 	if in != nil {
 		if err := s.store(ctx, plan, in, resolved, img.ID); err != nil {
+			if s.opts.Server != nil && isTwirp(err) {
+				return nil, s.remoteError(ctx, err)
+			}
 			if diskFull(err) {
 				return nil, s.diskFullError(img, "")
 			}
@@ -268,9 +351,17 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 		if err != nil {
 			return nil, fmt.Errorf("prepare the scan of %s: %v", img.Reference, err)
 		}
-		backend := local.NewService(applier.NewApplier(s.cache), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
+		var backend scan.Backend
+		if s.opts.Server != nil {
+			backend = client.NewService(client.ServiceOption{RemoteURL: s.opts.Server.URL, CustomHeaders: s.opts.Server.Headers})
+		} else {
+			backend = local.NewService(applier.NewApplier(s.local), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
+		}
 		rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
 		if err != nil {
+			if s.opts.Server != nil && ctx.Err() == nil {
+				return nil, s.serverError(err)
+			}
 			if diskFull(err) {
 				return nil, s.diskFullError(img, "")
 			}
@@ -439,6 +530,12 @@ type WriteOptions struct {
 	// .trivyignore and VEX (JSON, SARIF and CycloneDX then leave them out of the
 	// findings; JSON lists them as suppressed).
 	Suppressed []Suppression
+	// Platform, when set (os/arch[/variant]), keeps only that platform image's results
+	// of a multi-platform scan (whose targets end in " [os/arch]", see platformTargets),
+	// under Trivy's own target names. A platform the scan does not have is an error.
+	Platform string
+	// Platforms are the scan's platform images (os/arch[/variant], report.Image.Platforms).
+	Platforms []string
 }
 
 // Write renders the result in one of Formats with Trivy's own writer, so JSON follows
@@ -456,6 +553,11 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 	// packages): each gets its own copy of the results.
 	rep := suppress(r.trivy, opts.Suppressed)
 	rep.Results = slices.Clone(rep.Results)
+	if opts.Platform != "" {
+		if rep, err = onePlatform(rep, opts.Platform, opts.Platforms); err != nil {
+			return err
+		}
+	}
 	rep.Trivy.Version = TrivyVersion // the library reports "dev"
 	var writer interface {
 		Write(context.Context, types.Report) error
@@ -470,6 +572,9 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, opts Wri
 		rep = sarifReport(rep) // every location a relative URI code scanning accepts (sarif.go)
 	case "cyclonedx":
 		writer = cyclonedx.NewWriter(w, TrivyVersion)
+	case "cosign-vuln":
+		// Cosign's vulnerability predicate, as `trivy image --format cosign-vuln`.
+		writer = predicate.NewVulnWriter(w, TrivyVersion)
 	default:
 		return fmt.Errorf("unknown report format %q: use one of %s", format, strings.Join(engine.Formats, ", "))
 	}

@@ -55,7 +55,7 @@ type layerPlan struct {
 	handlers handler.Manager
 	walker   walker.LayerTar
 	opt      artifact.Option
-	cache    cache.Cache
+	cache    cache.ArtifactCache
 	// diffIDs are the layers known before reading: from the cached record of the
 	// image, else from the daemon's inspect (may be empty: unknown).
 	diffIDs []string
@@ -106,7 +106,7 @@ func (p *layerPlan) learn(ctx context.Context, diffIDs ...string) error {
 	}
 	_, missing, err := p.cache.MissingBlobs(ctx, "", keys)
 	if err != nil {
-		return fmt.Errorf("read the layer cache: %v", err)
+		return fmt.Errorf("read the layer cache: %w", err)
 	}
 	for _, k := range keys {
 		p.cached[byKey[k]] = true
@@ -647,7 +647,7 @@ func (s *Scanner) store(ctx context.Context, p *layerPlan, in *ingested, res doc
 				blob.CreatedBy = createdBy[i]
 			}
 			if err := s.cache.PutBlob(ctx, key, blob); err != nil {
-				return fmt.Errorf("write the layer cache: %v", err)
+				return fmt.Errorf("write the layer cache: %w", err)
 			}
 			put[d] = true
 		}
