@@ -257,15 +257,21 @@ func (r *readErrRecorder) Read(p []byte) (int, error) {
 // Renders are kept beside a cached scan (see ScanCache.AttachRenders): the same scan,
 // format and suppressions give the same report, so a warm run starts no engine.
 func (r *Result) Write(ctx context.Context, w io.Writer, format string, suppressed []Suppression) error {
+	return r.WritePlatform(ctx, w, format, suppressed, "")
+}
+
+// WritePlatform is Write for one platform image of a multi-platform scan (platform
+// os/arch[/variant]; "" for the whole scan).
+func (r *Result) WritePlatform(ctx context.Context, w io.Writer, format string, suppressed []Suppression, platform string) error {
 	img := r.Scan.Image
-	req := RenderRequest{Format: format, Trivy: r.trivy, Suppressed: suppressed, Image: &img}
+	req := RenderRequest{Format: format, Trivy: r.trivy, Suppressed: suppressed, Image: &img, Platform: platform}
 	key := ""
 	if r.renderDir != "" {
 		h := sha256.New()
 		h.Write(r.trivy)
 		sup, _ := json.Marshal(suppressed)
 		h.Write(sup)
-		fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%s\x00%q\x00%q", format, TrivyVersion, version.Version, img.Reference, img.RepoTags, img.RepoDigests)
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%s\x00%q\x00%q\x00%s", format, TrivyVersion, version.Version, img.Reference, img.RepoTags, img.RepoDigests, platform)
 		key = filepath.Join(r.renderDir, hex.EncodeToString(h.Sum(nil))+"."+format)
 		if b, err := os.ReadFile(key); err == nil {
 			_, err = w.Write(b)
@@ -274,7 +280,7 @@ func (r *Result) Write(ctx context.Context, w io.Writer, format string, suppress
 	}
 	var buf bytes.Buffer
 	sup, _ := json.Marshal(suppressed)
-	if pre, ok := r.prerendered[format]; ok && bytes.Equal(sup, r.prerenderSupp) {
+	if pre, ok := r.prerendered[format]; ok && platform == "" && bytes.Equal(sup, r.prerenderSupp) {
 		buf.Write(pre)
 	} else if err := r.client.call(ctx, CmdRender, req, nil, &buf); err != nil {
 		return err

@@ -29,7 +29,7 @@ const DBSchemaVersion = 2
 const JavaDBSchemaVersion = 1
 
 // Formats lists the report formats the engine renders with Trivy's writers.
-var Formats = []string{"json", "sarif", "cyclonedx"}
+var Formats = []string{"json", "sarif", "cyclonedx", "cosign-vuln"}
 
 // ValidFormat reports whether f is one of Formats.
 func ValidFormat(f string) bool { return slices.Contains(Formats, f) }

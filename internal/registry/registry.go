@@ -51,18 +51,8 @@ type Expect struct {
 // 127.0.0.1 and localhost are plain HTTP anyway). Errors name the reference and what
 // differed.
 func VerifyPushed(ctx context.Context, repo string, exp Expect, creds Credentials, insecure bool) error {
-	var opts []name.Option
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	auth := authn.FromConfig(authn.AuthConfig{
-		Username: creds.Username, Password: creds.Password, Auth: creds.Auth,
-		IdentityToken: creds.IdentityToken, RegistryToken: creds.RegistryToken,
-	})
-	if creds == (Credentials{}) {
-		auth = authn.Anonymous
-	}
-	ropts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(http.DefaultTransport)}
+	opts := NameOptions(insecure)
+	ropts := RemoteOptions(ctx, creds)
 	if exp.Tag != "" {
 		tag, err := name.NewTag(repo+":"+exp.Tag, opts...)
 		if err != nil {
@@ -124,4 +114,27 @@ func VerifyPushed(ctx context.Context, repo string, exp Expect, creds Credential
 		return notScanned{fmt.Sprintf("the pushed manifest %s has config digest %s, but the scanned image ID is %s", ref, cfg, imageID)}
 	}
 	return nil
+}
+
+// NameOptions are go-containerregistry's reference options for a registry reached over
+// plain HTTP when insecure is set (Docker's insecure-registries; 127.0.0.1 and
+// localhost are plain HTTP anyway).
+func NameOptions(insecure bool) []name.Option {
+	if insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+// RemoteOptions are go-containerregistry's options to read and write a registry with
+// creds (as the docker config file holds them; none: anonymous), bound to ctx.
+func RemoteOptions(ctx context.Context, creds Credentials) []remote.Option {
+	auth := authn.FromConfig(authn.AuthConfig{
+		Username: creds.Username, Password: creds.Password, Auth: creds.Auth,
+		IdentityToken: creds.IdentityToken, RegistryToken: creds.RegistryToken,
+	})
+	if creds == (Credentials{}) {
+		auth = authn.Anonymous
+	}
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(http.DefaultTransport)}
 }

@@ -2,6 +2,7 @@ package scanner
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -126,4 +127,31 @@ func sbomPackages(a dockerarchive.Attestation, blobs dockerarchive.Blobs) int {
 		return len(stmt.Predicate.Components)
 	}
 	return -1
+}
+
+// onePlatform keeps the results of one platform image of a multi-platform report
+// (targets suffixed by platformTargets), with the suffix taken off; a platform image
+// with no results gives none. platforms lists the scan's platforms: with fewer than
+// two (a single-platform scan, targets as Trivy names them) the report is whole, and a
+// platform the scan does not have is an error.
+func onePlatform(rep types.Report, platform string, platforms []string) (types.Report, error) {
+	if len(platforms) < 2 {
+		if len(platforms) == 1 && platforms[0] != platform {
+			return rep, fmt.Errorf("the scan has no platform %s (it has %s)", platform, platforms[0])
+		}
+		return rep, nil
+	}
+	if !slices.Contains(platforms, platform) {
+		return rep, fmt.Errorf("the scan has no platform %s (it has %s)", platform, strings.Join(platforms, ", "))
+	}
+	suffix := " [" + platform + "]"
+	kept := types.Results{}
+	for _, r := range rep.Results {
+		if t, ok := strings.CutSuffix(r.Target, suffix); ok {
+			r.Target = t
+			kept = append(kept, r)
+		}
+	}
+	rep.Results = kept
+	return rep, nil
 }

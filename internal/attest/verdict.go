@@ -1,0 +1,258 @@
+package attest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/docker-secscan/docker-secscan/internal/ci"
+	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+// Verdicts a record can carry (Verdict.Verdict).
+const (
+	// VerdictPassed: nothing blocked and nothing warned.
+	VerdictPassed = "passed"
+	// VerdictWarned: the gate passed with warnings.
+	VerdictWarned = "warned"
+	// VerdictWarnMode: findings would have blocked, and the policy's mode: warn let the
+	// push go ahead.
+	VerdictWarnMode = "blocked-but-pushed-in-warn-mode"
+	// VerdictBlocked: the gate failed (only re-judging gives it: a blocked image is not pushed).
+	VerdictBlocked = "blocked"
+)
+
+//go:embed verdict.schema.json
+var verdictSchema []byte
+
+// VerdictSchema is the JSON Schema (draft 2020-12) of the verdict predicate.
+func VerdictSchema() []byte { return slices.Clone(verdictSchema) }
+
+// Verdict is the predicate of PredicateVerdict: what the gate decided about one pushed
+// manifest or index, under which policy, against which DB, in which CI run.
+type Verdict struct {
+	Verdict string    `json:"verdict"` // VerdictPassed, VerdictWarned, VerdictWarnMode
+	Summary string    `json:"summary"` // the gate's one-line summary
+	GatedAt time.Time `json:"gatedAt"` // when the gate decided (RFC 3339, UTC)
+	Image   struct {
+		Reference string `json:"reference"`          // the reference pushed, e.g. registry/app:1
+		Digest    string `json:"digest"`             // the manifest or index digest this record is about
+		ID        string `json:"id"`                 // the local image ID that was scanned
+		Platform  string `json:"platform,omitempty"` // os/arch[/variant] when the record is about one platform's manifest
+	} `json:"image"`
+	Policy struct {
+		Digest    string `json:"digest"` // "sha256:<hex>" of the policy as `docker secscan policy check -f json` prints it
+		Source    string `json:"source"` // the file it came from, or "defaults"
+		Mode      string `json:"mode"`   // block or warn
+		Block     string `json:"block"`  // severity at and above which a finding blocks
+		Warn      string `json:"warn,omitempty"`
+		OnlyFixed bool   `json:"onlyFixed"`
+	} `json:"policy"`
+	Counts     Counts             `json:"counts"`
+	Exceptions []AppliedException `json:"exceptions"`
+	DB         report.DB          `json:"db"`
+	Scanner    string             `json:"scanner"` // e.g. "trivy v0.74.0"
+	CI         ci.Context         `json:"ci"`
+	Tool       struct {
+		Name    string `json:"name"`
+		Version string `json:"version"`
+	} `json:"tool"`
+	Notes []string `json:"notes,omitempty"`
+	// Findings are the scan's findings (every disposition), so that a verifier can
+	// judge them again under another policy without the image.
+	Findings []report.Finding `json:"findings"`
+}
+
+// Counts are findings per disposition (policy.Disposition).
+type Counts struct {
+	Total          int `json:"total"`
+	Blocking       int `json:"blocking"`
+	Warning        int `json:"warning"`
+	Excepted       int `json:"excepted"`
+	Unfixed        int `json:"unfixed"`
+	BelowThreshold int `json:"belowThreshold"`
+	Off            int `json:"off"`
+}
+
+// CountsOf counts v's decisions by disposition.
+func CountsOf(v policy.Verdict) Counts {
+	c := Counts{Total: len(v.Decisions)}
+	for _, d := range v.Decisions {
+		switch d.Disposition {
+		case policy.Blocking:
+			c.Blocking++
+		case policy.Warning:
+			c.Warning++
+		case policy.Excepted:
+			c.Excepted++
+		case policy.Unfixed:
+			c.Unfixed++
+		case policy.BelowThreshold:
+			c.BelowThreshold++
+		case policy.Off:
+			c.Off++
+		}
+	}
+	return c
+}
+
+// AppliedException is an exception that suppressed at least one finding.
+type AppliedException struct {
+	ID        string    `json:"id"`
+	Package   string    `json:"package,omitempty"`
+	Reason    string    `json:"reason"`
+	Expires   time.Time `json:"expires,omitzero"` // zero: no expiry (imports without a date)
+	Owner     string    `json:"owner,omitempty"`
+	Ticket    string    `json:"ticket,omitempty"`
+	Source    string    `json:"source"` // "file:line"
+	VEXStatus string    `json:"vexStatus,omitempty"`
+	Findings  int       `json:"findings"` // how many findings it suppressed
+}
+
+// VerdictInput is what NewVerdict records.
+type VerdictInput struct {
+	Scan                        report.Scan // the scan (for a platform record: that platform's findings only)
+	Policy                      policy.Policy
+	Reference, Digest, Platform string
+	CI                          ci.Context
+	Version                     string // docker secscan's version
+	Now                         time.Time
+}
+
+// NewVerdict judges in.Scan under in.Policy at in.Now and records the outcome.
+func NewVerdict(in VerdictInput) Verdict {
+	v := in.Policy.Evaluate(in.Scan, in.Now)
+	var out Verdict
+	out.Verdict = VerdictName(in.Policy, in.Scan, v, in.Now)
+	out.Summary = v.Summary
+	out.GatedAt = in.Now.UTC().Truncate(time.Second)
+	out.Image.Reference, out.Image.Digest, out.Image.ID, out.Image.Platform = in.Reference, in.Digest, in.Scan.Image.ID, in.Platform
+	out.Policy.Digest = PolicyDigest(in.Policy)
+	out.Policy.Source, out.Policy.Mode, out.Policy.Block, out.Policy.OnlyFixed = in.Policy.Source, string(in.Policy.Mode), in.Policy.Block.String(), in.Policy.OnlyFixed
+	if in.Policy.Warn != nil {
+		out.Policy.Warn = in.Policy.Warn.String()
+	}
+	out.Counts = CountsOf(v)
+	out.Exceptions = applied(v)
+	out.DB, out.Scanner, out.CI = in.Scan.DB, in.Scan.Scanner, in.CI
+	out.Tool.Name, out.Tool.Version = "docker-secscan", in.Version
+	out.Notes = v.Notes
+	out.Findings = in.Scan.Findings
+	if out.Findings == nil {
+		out.Findings = []report.Finding{}
+	}
+	return out
+}
+
+// VerdictName names the outcome of v, the verdict of pol on scan: blocked, the
+// warn-mode pass of what would block, passed with warnings, or passed.
+func VerdictName(pol policy.Policy, scan report.Scan, v policy.Verdict, now time.Time) string {
+	switch {
+	case !v.Pass:
+		return VerdictBlocked
+	case pol.Mode == policy.ModeWarn:
+		strict := pol
+		strict.Mode = policy.ModeBlock
+		if !strict.Evaluate(scan, now).Pass {
+			return VerdictWarnMode
+		}
+	}
+	if v.Warnings > 0 {
+		return VerdictWarned
+	}
+	return VerdictPassed
+}
+
+func applied(v policy.Verdict) []AppliedException {
+	out := []AppliedException{}
+	at := map[string]int{}
+	for _, d := range v.Decisions {
+		if d.Disposition != policy.Excepted || d.Exception == nil {
+			continue
+		}
+		e := d.Exception
+		k := e.Source + "\x00" + e.ID
+		if i, ok := at[k]; ok {
+			out[i].Findings++
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, AppliedException{ID: e.ID, Package: e.Package, Reason: e.Reason, Expires: e.Expires,
+			Owner: e.Owner, Ticket: e.Ticket, Source: e.Source, VEXStatus: e.VEXStatus, Findings: 1})
+	}
+	return out
+}
+
+// PolicyDigest is "sha256:<hex>" of the policy's JSON (as `docker secscan policy check
+// -f json` prints it): two runs under the same policy give the same digest.
+func PolicyDigest(p policy.Policy) string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("sha256:%x", sha256.Sum256(b))
+}
+
+// ForPlatform is scan narrowed to one platform image (os/arch[/variant]): its findings
+// and its platform entry. A single-platform scan is returned as is.
+func ForPlatform(scan report.Scan, platform string) report.Scan {
+	if len(scan.Image.Platforms) <= 1 {
+		return scan
+	}
+	out := scan
+	out.Findings = nil
+	for _, f := range scan.Findings {
+		if f.Platform == platform {
+			out.Findings = append(out.Findings, f)
+		}
+	}
+	out.Image.Platforms = nil
+	for _, p := range scan.Image.Platforms {
+		if p.Platform == platform {
+			out.Image.Platforms = append(out.Image.Platforms, p)
+			out.Image.OS = p.OS
+		}
+	}
+	return out
+}
+
+var (
+	compileOnce sync.Once
+	compiled    *jsonschema.Schema
+	compileErr  error
+)
+
+// ValidateVerdict checks a verdict predicate (JSON) against verdict.schema.json.
+func ValidateVerdict(b []byte) error {
+	compileOnce.Do(func() {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(verdictSchema))
+		if err != nil {
+			compileErr = err
+			return
+		}
+		c := jsonschema.NewCompiler()
+		if compileErr = c.AddResource("verdict.schema.json", doc); compileErr != nil {
+			return
+		}
+		compiled, compileErr = c.Compile("verdict.schema.json")
+	})
+	if compileErr != nil {
+		return fmt.Errorf("the verdict schema does not compile: %v", compileErr)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("verdict predicate: %v", err)
+	}
+	if err := compiled.Validate(doc); err != nil {
+		return fmt.Errorf("verdict predicate does not follow verdict.schema.json: %v", err)
+	}
+	return nil
+}
