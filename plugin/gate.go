@@ -76,44 +76,69 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 	}
 	defer fl.close()
 	req.Server, req.Cache = fl.server, fl.layers
-	// An unchanged image against an unchanged DB gives the same findings: reuse them.
-	cache := fl.dir
-	var res *engine.Result
-	key := ""
-	if updated, current := fl.db(&opts.db, now); current {
-		key = cache.Key(req, updated)
-		if resp, ok := fl.get(ctx, key, img.ID); ok {
-			fmt.Fprintf(dockerCli.Err(), "Using the scan of %s (%s) from %s (same image, same DB), with policy %s\n", img.Input, shortID(img.ID), fl.where(), source)
-			resp.Scan.Rename(img.Input)
-			resp.Scan.Image.RepoTags, resp.Scan.Image.RepoDigests = img.RepoTags, img.RepoDigests
-			res = eng.NewResult(resp)
-		}
+	// The image goes from the daemon's export straight into the engine: no copy.
+	export := func(ctx context.Context) (io.ReadCloser, error) {
+		return daemon.Export(ctx, dockerCli.Client(), img.ID)
 	}
-	if res == nil {
-		fmt.Fprintf(dockerCli.Err(), "Scanning %s (%s) with policy %s\n", img.Input, shortID(img.ID), source)
-		pruneCache(opts.db.cacheDir)
-		// The image goes from the daemon's export straight into the engine: no copy.
-		export := func(ctx context.Context) (io.ReadCloser, error) {
-			return daemon.Export(ctx, dockerCli.Client(), img.ID)
-		}
-		var err error
-		if res, err = eng.Scan(ctx, req, export); err != nil {
-			return nil, scanError{err}
-		}
-		if key == "" {
-			// The engine may have updated the DB: key by the DB it used.
-			key = cache.Key(req, res.DB.UpdatedAt)
-		}
-		fl.put(ctx, key, res.Response())
+	res, err := scanCached(ctx, dockerCli, eng, fl, opts, req, now, export, fmt.Sprintf("%s (%s)", img.Input, shortID(img.ID)), " with policy "+source)
+	if err != nil {
+		return nil, scanError{err}
 	}
-	cache.AttachRenders(res)
-	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.Evaluate(res.Scan, now)}
+	fl.dir.AttachRenders(res)
+	// The baseline (--baseline), scanned through the same engine, server and caches.
+	cmp, notes, err := compareWithBaseline(ctx, dockerCli, img, res, opts, pol, func(req engine.ScanRequest, export func(context.Context) (io.ReadCloser, error), label string) (*engine.Result, error) {
+		req.Now, req.DB, req.NoProgress = engine.ScanTime{Time: now}, opts.db.scannerDB(), opts.db.noProgress
+		req.BestPractices, req.Secrets, req.SecretConfig = pol.BestPractices != policy.ActionOff, pol.Secrets != policy.ActionOff, secretConfig(pol)
+		req.Server, req.Cache = fl.server, fl.layers
+		return scanCached(ctx, dockerCli, eng, fl, opts, req, now, export, label, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &scanOutcome{image: img, result: res, policy: pol, source: source, verdict: pol.EvaluateAgainst(res.Scan, now, cmp)}
+	out.verdict.Notes = append(out.verdict.Notes, notes...)
 	saveResult(opts.db.cacheDir, out)
 	if err := writeReport(ctx, dockerCli, out, opts); err != nil {
 		return nil, err
 	}
 	printVerdict(dockerCli.Err(), out.verdict)
 	return out, nil
+}
+
+// scanCached scans one image (req, whose archive export gives) through the engine,
+// or takes its scan from the scan cache when the same image was scanned against the
+// same DB. label names the image in the progress line ("app:1 (sha256:0a1b...)"),
+// withPolicy ends it (" with policy .secscan.yaml", or ""). Errors are the engine's.
+func scanCached(ctx context.Context, dockerCli command.Cli, eng *engine.Client, fl *fleet, opts *gateOptions, req engine.ScanRequest, now time.Time,
+	export func(context.Context) (io.ReadCloser, error), label, withPolicy string) (*engine.Result, error) {
+	// An unchanged image against an unchanged DB gives the same findings: reuse them.
+	cache := fl.dir
+	key := ""
+	if updated, current := fl.db(&opts.db, now); current {
+		key = cache.Key(req, updated)
+		if resp, ok := fl.get(ctx, key, req.Image.ID); ok {
+			sep := ""
+			if withPolicy != "" {
+				sep = ","
+			}
+			fmt.Fprintf(dockerCli.Err(), "Using the scan of %s from %s (same image, same DB)%s%s\n", label, fl.where(), sep, withPolicy)
+			resp.Scan.Rename(req.Image.Reference)
+			resp.Scan.Image.RepoTags, resp.Scan.Image.RepoDigests = req.Image.RepoTags, req.Image.RepoDigests
+			return eng.NewResult(resp), nil
+		}
+	}
+	fmt.Fprintf(dockerCli.Err(), "Scanning %s%s\n", label, withPolicy)
+	pruneCache(opts.db.cacheDir)
+	res, err := eng.Scan(ctx, req, export)
+	if err != nil {
+		return nil, err
+	}
+	if key == "" {
+		// The engine may have updated the DB: key by the DB it used.
+		key = cache.Key(req, res.DB.UpdatedAt)
+	}
+	fl.put(ctx, key, res.Response())
+	return res, nil
 }
 
 func printVerdict(w io.Writer, v policy.Verdict) {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/docker-secscan/docker-secscan/internal/baseline"
 	"github.com/docker-secscan/docker-secscan/internal/ci"
 	"github.com/docker-secscan/docker-secscan/internal/daemon"
 	"github.com/docker-secscan/docker-secscan/internal/engine"
@@ -102,6 +103,10 @@ type gateOptions struct {
 	// platform limits scan and push to one platform of a multi-platform image
 	// (os/arch[/variant]; "" for every platform the image holds).
 	platform string
+	// baseline is --baseline (a report file, an image, or auto; "" for none) and newOnly
+	// --new-only (gate.new-only): see baseline.go.
+	baseline string
+	newOnly  bool
 
 	// Set by resolvePolicy.
 	reportSpecs []reportSpec
@@ -118,6 +123,8 @@ func (o *gateOptions) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.ignoreUnfixed, "ignore-unfixed", false, "Findings with no fixed version do not block; they are still reported (overrides gate.only-fixed)")
 	fs.StringVar(&o.mode, "mode", "block", "What a failed gate does: block (exit 2, no push) or warn (report and go on)")
 	fs.StringVar(&o.bestPractices, "best-practices", "", "Image best-practice checks (Dockle IDs): block, warn or off (overrides gate.best-practices; default warn)")
+	fs.StringVar(&o.baseline, "baseline", "", "Compare with a baseline: a report (secscan-json or Trivy's JSON), an image (local, else from its registry; local:IMAGE, registry:IMAGE, file:PATH to say which), or auto (the tag scanned, as its registry serves it now); each finding is new, unchanged or fixed")
+	fs.BoolVar(&o.newOnly, "new-only", false, "With --baseline, only new findings block or warn; unchanged ones are reported (overrides gate.new-only)")
 	fs.StringVar(&o.secrets, "secrets", "", "Secrets in the image's files (Trivy's secret scanner): block, warn or off, which does not run it (overrides gate.secrets; default warn)")
 	o.db.addFlags(fs)
 	o.publish.addFlags(fs)
@@ -249,6 +256,16 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 	}
 	if fl.Changed("ignore-unfixed") {
 		p.OnlyFixed = o.ignoreUnfixed
+	}
+	if fl.Changed("new-only") {
+		p.NewOnly = o.newOnly
+	}
+	if o.baseline != "" {
+		// A malformed argument is refused before any scan (a missing file or image is
+		// found out when the baseline is read: gate.baseline-missing decides then).
+		if _, err := baseline.ParseSpec(o.baseline, os.Stat); err != nil {
+			return p, "", err
+		}
 	}
 	if p.Mode, err = policy.ParseMode(o.mode); err != nil {
 		return p, "", fmt.Errorf("--mode: %v", err)

@@ -63,7 +63,7 @@ func newPolicyCommand(dockerCli command.Cli) *cobra.Command {
 		},
 	}
 	opts.addFlags(check.Flags())
-	for _, hidden := range []string{"format", "output", "report", "db-repository", "java-db-repository", "cache-dir", "skip-db-update", "no-progress",
+	for _, hidden := range []string{"format", "output", "report", "baseline", "db-repository", "java-db-repository", "cache-dir", "skip-db-update", "no-progress",
 		"appinsights-connection-string", "publish-token", "subscription-token", "publish-required", "publish-timeout", "ci"} {
 		_ = check.Flags().MarkHidden(hidden)
 	}
