@@ -93,6 +93,13 @@ type File struct {
 		CacheFallback string `yaml:"cache-fallback"` // local: use the cache folder when Redis is down (default none: an error)
 	} `yaml:"scan"`
 
+	// Publish sets what a push leaves beside the image.
+	Publish struct {
+		// true: attach the scan, the SBOM and the verdict to the pushed digest as OCI
+		// referrers, as --attach (default false)
+		Attach *bool `yaml:"attach"`
+	} `yaml:"publish"`
+
 	Imports struct {
 		Allowlist   string   `yaml:"allowlist"`   // Azure container-scan allowedlist.yaml
 		TrivyIgnore []string `yaml:"trivyignore"` // .trivyignore or .trivyignore.yaml files
@@ -186,6 +193,8 @@ type Policy struct {
 	Server        string `json:"server,omitempty"`
 	CacheBackend  string `json:"cacheBackend,omitempty"`
 	CacheFallback string `json:"cacheFallback,omitempty"`
+	// Attach is publish.attach: a push attaches its scan records to the pushed digest.
+	Attach bool `json:"attach,omitempty"`
 	// Imported lists the import files read (allowlist, .trivyignore, VEX), in order.
 	Imported []ImportedFile `json:"imported,omitempty"`
 
@@ -312,6 +321,7 @@ func Parse(name string, data []byte, now time.Time) (Policy, error) {
 	}
 	p.DBRepositories = v.repositories("db.repository", f.DB.Repository)
 	p.JavaDBRepositories = v.repositories("db.java-repository", f.DB.JavaRepository)
+	p.Attach = f.Publish.Attach != nil && *f.Publish.Attach
 	p.Server, p.CacheBackend, p.CacheFallback = v.scanSettings(f.Scan.Server, f.Scan.CacheBackend, f.Scan.CacheFallback)
 	if f.ExceptionRules.MaxHorizon != "" {
 		p.MaxHorizon = v.duration("exception-rules.max-horizon", f.ExceptionRules.MaxHorizon)
