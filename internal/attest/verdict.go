@@ -47,6 +47,9 @@ type Verdict struct {
 		Digest    string `json:"digest"`             // the manifest or index digest this record is about
 		ID        string `json:"id"`                 // the local image ID that was scanned
 		Platform  string `json:"platform,omitempty"` // os/arch[/variant] when the record is about one platform's manifest
+		OS        string `json:"os,omitempty"`       // detected OS, e.g. "alpine 3.9.4"
+		// Platforms are what the scan looked at (layers, packages, OS data) per platform image.
+		Platforms []report.Platform `json:"platforms,omitempty"`
 	} `json:"image"`
 	Policy struct {
 		Digest    string `json:"digest"` // "sha256:<hex>" of the policy as `docker secscan policy check -f json` prints it
@@ -135,6 +138,7 @@ func NewVerdict(in VerdictInput) Verdict {
 	out.Summary = v.Summary
 	out.GatedAt = in.Now.UTC().Truncate(time.Second)
 	out.Image.Reference, out.Image.Digest, out.Image.ID, out.Image.Platform = in.Reference, in.Digest, in.Scan.Image.ID, in.Platform
+	out.Image.OS, out.Image.Platforms = in.Scan.Image.OS, in.Scan.Image.Platforms
 	out.Policy.Digest = PolicyDigest(in.Policy)
 	out.Policy.Source, out.Policy.Mode, out.Policy.Block, out.Policy.OnlyFixed = in.Policy.Source, string(in.Policy.Mode), in.Policy.Block.String(), in.Policy.OnlyFixed
 	if in.Policy.Warn != nil {
@@ -255,4 +259,12 @@ func ValidateVerdict(b []byte) error {
 		return fmt.Errorf("verdict predicate does not follow verdict.schema.json: %v", err)
 	}
 	return nil
+}
+
+// scan is the recorded scan, as the policy reads it: the image, its findings, the DB.
+func (v Verdict) scan() report.Scan {
+	return report.Scan{
+		Image:    report.Image{Reference: v.Image.Reference, ID: v.Image.ID, OS: v.Image.OS, Platforms: v.Image.Platforms},
+		Findings: v.Findings, Scanner: v.Scanner, DB: v.DB,
+	}
 }
