@@ -276,8 +276,11 @@ type secscanReport struct {
 	Policy        string            `json:"policy"` // where it came from
 	Verdict       secscanVerdict    `json:"verdict"`
 	Findings      []policy.Decision `json:"findings"`
-	StartedAt     time.Time         `json:"startedAt"`
-	FinishedAt    time.Time         `json:"finishedAt"`
+	// Fixed are the baseline's findings the image no longer has (change and
+	// disposition "fixed"), when the scan was compared with a baseline.
+	Fixed      []policy.Decision `json:"fixed,omitempty"`
+	StartedAt  time.Time         `json:"startedAt"`
+	FinishedAt time.Time         `json:"finishedAt"`
 }
 
 type secscanVerdict struct {
@@ -287,14 +290,17 @@ type secscanVerdict struct {
 	Warnings int      `json:"warnings"`
 	Excepted int      `json:"excepted"`
 	Notes    []string `json:"notes,omitempty"`
+	// Baseline is the comparison with --baseline: its source and the new, unchanged
+	// and fixed counts (each finding's change is in findings[].change).
+	Baseline *policy.BaselineResult `json:"baseline,omitempty"`
 }
 
 func writeSecscanJSON(w io.Writer, out *scanOutcome) error {
 	v := out.verdict
 	r := secscanReport{
 		SchemaVersion: 1, Image: out.result.Image, Scanner: out.result.Scanner, DB: out.result.DB, Policy: out.source,
-		Verdict:  secscanVerdict{Pass: v.Pass, Summary: v.Summary, Blocking: v.Blocking, Warnings: v.Warnings, Excepted: v.Excepted, Notes: v.Notes},
-		Findings: v.Decisions, StartedAt: out.result.StartedAt, FinishedAt: out.result.FinishedAt,
+		Verdict:  secscanVerdict{Pass: v.Pass, Summary: v.Summary, Blocking: v.Blocking, Warnings: v.Warnings, Excepted: v.Excepted, Notes: v.Notes, Baseline: v.Baseline},
+		Findings: v.Decisions, Fixed: v.Fixed, StartedAt: out.result.StartedAt, FinishedAt: out.result.FinishedAt,
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -8,9 +8,11 @@ import (
 	"io"
 	neturl "net/url"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/docker-secscan/docker-secscan/internal/baseline"
 	"github.com/docker-secscan/docker-secscan/internal/ci"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
@@ -78,7 +80,8 @@ func renderReport(ctx context.Context, out *scanOutcome, format string, cictx *c
 			if serr != nil {
 				return nil, serr
 			}
-			return b, nil
+			// With a baseline: each result's baselineState, and the fixed ones as absent.
+			return sarifBaseline(b, out.verdict, out.result.Image.Reference)
 		}
 	}
 	return buf.Bytes(), err
@@ -93,7 +96,12 @@ func writeMarkdown(w io.Writer, out *scanOutcome, c *ci.Context) error {
 		icon = "❌"
 	}
 	img := out.result.Image
-	fmt.Fprintf(w, "### %s docker secscan: `%s`\n\n**%s**\n\n", icon, img.Reference, mdEscape(v.Summary))
+	fmt.Fprintf(w, "### %s docker secscan: `%s`\n\n", icon, img.Reference)
+	if b := v.Baseline; b != nil {
+		// A comparison leads (a pull-request comment: what this change did).
+		fmt.Fprintf(w, "**%s** against the baseline `%s`\n\n", b.Counts(), mdEscape(b.Source))
+	}
+	fmt.Fprintf(w, "**%s**\n\n", mdEscape(v.Summary))
 	if ps := out.push; ps != nil {
 		switch {
 		case ps.pushed:
@@ -117,16 +125,30 @@ func writeMarkdown(w io.Writer, out *scanOutcome, c *ci.Context) error {
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
 	fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d |\n\n", cell(report.SeverityCritical), cell(report.SeverityHigh),
 		cell(report.SeverityMedium), cell(report.SeverityLow), cell(report.SeverityUnknown), v.Excepted)
+	// The findings that decide (blocking, warning, excepted); with a baseline also every
+	// new one (whatever it decided) and those it fixed, new first.
 	var rows []policy.Decision
 	for _, d := range v.Decisions {
-		if d.Disposition == policy.Blocking || d.Disposition == policy.Warning || d.Disposition == policy.Excepted {
+		if d.Disposition == policy.Blocking || d.Disposition == policy.Warning || d.Disposition == policy.Excepted || d.Change == baseline.New {
 			rows = append(rows, d)
 		}
 	}
+	compared := v.Baseline != nil
+	if compared {
+		sort.SliceStable(rows, func(i, j int) bool { return changeOrder[rows[i].Change] < changeOrder[rows[j].Change] })
+		rows = append(rows, v.Fixed...)
+	}
 	if len(rows) > 0 {
-		fmt.Fprintln(w, "| disposition | severity | ID | package | installed | fixed | note |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+		change, sep := "", ""
+		if compared {
+			change, sep = "| change ", "|---"
+		}
+		fmt.Fprintln(w, change+"| disposition | severity | ID | package | installed | fixed | note |")
+		fmt.Fprintln(w, sep+"|---|---|---|---|---|---|---|")
 		for i, d := range rows {
+			if compared && i < 200 {
+				fmt.Fprintf(w, "| %s ", d.Change)
+			}
 			if i == 200 {
 				fmt.Fprintf(w, "\n… and %d more; see the full report.\n", len(rows)-200)
 				break

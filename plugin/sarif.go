@@ -7,9 +7,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/owenrumney/go-sarif/v2/sarif"
 
+	"github.com/docker-secscan/docker-secscan/internal/baseline"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
 // sarifLevels maps a disposition to the SARIF level GitHub code scanning shows:
@@ -202,4 +205,90 @@ func messageField(text, prefix string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// sarifBaseline marks each result of a SARIF report (as sarifDispositions left it) with
+// its baselineState (SARIF 2.1.0 §3.27.24) when the scan was compared with a baseline:
+// "new" or "unchanged" from the finding's change (a result no finding of ours matches
+// is "new": fail closed), and adds one result of baselineState "absent" for each of the
+// baseline's findings the image no longer has (kind "pass", level "none": the problem is
+// gone), with its rule, at the file of a language package or secret, else where the
+// image's own results are. Each result's "change" property says the same. The run gets a
+// "baseline" property with the source and the counts; there is no baselineGuid, since
+// the baseline is not a SARIF run. image is the scanned image's reference.
+func sarifBaseline(b []byte, v policy.Verdict, image string) ([]byte, error) {
+	if v.Baseline == nil {
+		return b, nil
+	}
+	rep, err := sarif.FromBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("read the SARIF report: %v", err)
+	}
+	for _, run := range rep.Runs {
+		imageURI := sarifImagePath(image)
+		for _, res := range run.Results {
+			state := string(baseline.New)
+			if res.RuleID != nil {
+				if d, ok := sarifDecision(res, v); ok && d.Change == baseline.Unchanged {
+					state = string(baseline.Unchanged)
+				}
+			}
+			res.BaselineState = &state
+			if res.Properties == nil {
+				res.Properties = sarif.Properties{}
+			}
+			res.Properties["change"] = state
+			if len(res.Locations) > 0 && res.Locations[0].PhysicalLocation != nil && res.Locations[0].PhysicalLocation.ArtifactLocation != nil &&
+				res.Locations[0].PhysicalLocation.ArtifactLocation.URI != nil && res.Properties["disposition"] != nil {
+				if d, ok := sarifDecision(res, v); ok && d.Finding.PkgPath == "" && d.Finding.Kind != report.KindSecret {
+					imageURI = *res.Locations[0].PhysicalLocation.ArtifactLocation.URI
+				}
+			}
+		}
+		index := map[string]uint{}
+		for i, r := range run.Tool.Driver.Rules {
+			index[r.ID] = uint(i)
+		}
+		for _, d := range v.Fixed {
+			f := d.Finding
+			id := f.VulnerabilityID
+			i, ok := index[id]
+			if !ok {
+				rule := sarif.NewRule(id)
+				rule.ShortDescription = sarif.NewMultiformatMessageString(f.Title)
+				rule.DefaultConfiguration = &sarif.ReportingConfiguration{Level: "none"}
+				i = uint(len(run.Tool.Driver.Rules))
+				index[id] = i
+				run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rule)
+			}
+			uri := imageURI
+			if p := strings.TrimLeft(f.PkgPath, "/"); p != "" {
+				uri = p
+			}
+			text := fmt.Sprintf("Fixed: %s in %s %s is no longer in the image (the baseline %s has it)", id, f.Location(), f.InstalledVersion, v.Baseline.Source)
+			res := sarif.NewRuleResult(id).WithKind("pass").WithLevel("none").WithBaselineState("absent").WithMessage(sarif.NewTextMessage(strings.Join(strings.Fields(text), " ")))
+			res.RuleIndex = &i
+			res.Locations = []*sarif.Location{{PhysicalLocation: &sarif.PhysicalLocation{ArtifactLocation: &sarif.ArtifactLocation{URI: &uri}}}}
+			res.Properties = sarif.Properties{"disposition": string(policy.NotInImage), "change": string(baseline.Fixed)}
+			run.Results = append(run.Results, res)
+		}
+		if run.Properties == nil {
+			run.Properties = sarif.Properties{}
+		}
+		run.Properties["baseline"] = map[string]any{"source": v.Baseline.Source, "new": v.Baseline.New, "unchanged": v.Baseline.Unchanged, "fixed": v.Baseline.Fixed}
+	}
+	var buf bytes.Buffer
+	if err := rep.PrettyWrite(&buf); err != nil {
+		return nil, fmt.Errorf("write the SARIF report: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// sarifImagePath is a relative URI for the image when no result of the report gives
+// one: its repository path ("team/app"), as Trivy's writer names OS-package results.
+func sarifImagePath(ref string) string {
+	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
+		return reference.Path(named)
+	}
+	return "image"
 }

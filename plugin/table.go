@@ -9,13 +9,19 @@ import (
 
 	"github.com/fatih/color"
 
+	"github.com/docker-secscan/docker-secscan/internal/baseline"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
 var dispositionOrder = map[policy.Disposition]int{
-	policy.Blocking: 0, policy.Warning: 1, policy.Excepted: 2, policy.Unfixed: 3, policy.BelowThreshold: 4, policy.Off: 5,
+	policy.Blocking: 0, policy.Warning: 1, policy.Excepted: 2, policy.Unfixed: 3, policy.InBaseline: 4, policy.BelowThreshold: 5, policy.Off: 6,
+	policy.NotInImage: 7,
 }
+
+// changeOrder lists new findings first, then unchanged, then fixed (no baseline: all
+// alike).
+var changeOrder = map[baseline.Change]int{baseline.New: 0, baseline.Unchanged: 1, baseline.Fixed: 2}
 
 // severityColors follow Trivy's table (pkg/report/table): cyan, blue, yellow, bright
 // red, red.
@@ -38,6 +44,10 @@ func writeGateTable(w io.Writer, out *scanOutcome, useColor bool) error {
 	if img.EOSL {
 		osName += ", end of life"
 	}
+	if b := out.verdict.Baseline; b != nil {
+		// A comparison leads: what the change under test did (new ones are listed first).
+		fmt.Fprintf(w, "%s against the baseline %s\n", b.Counts(), b.Source)
+	}
 	fmt.Fprintf(w, "%s (%s)\nimage %s, DB updated %s\n", img.Reference, osName, img.ID, out.result.DB.UpdatedAt.UTC().Format("2006-01-02 15:04 MST"))
 	for _, p := range img.Platforms {
 		fmt.Fprintf(w, "scanned %s\n", p.Describe())
@@ -50,25 +60,38 @@ func writeGateTable(w io.Writer, out *scanOutcome, useColor bool) error {
 	}
 	fmt.Fprintln(w)
 	multi := len(img.Platforms) > 1
+	compared := out.verdict.Baseline != nil
 	ds := append([]policy.Decision(nil), out.verdict.Decisions...)
 	sort.SliceStable(ds, func(i, j int) bool {
 		a, b := ds[i], ds[j]
+		if changeOrder[a.Change] != changeOrder[b.Change] {
+			return changeOrder[a.Change] < changeOrder[b.Change]
+		}
 		if dispositionOrder[a.Disposition] != dispositionOrder[b.Disposition] {
 			return dispositionOrder[a.Disposition] < dispositionOrder[b.Disposition]
 		}
 		return a.Finding.Severity > b.Finding.Severity
 	})
+	// The baseline's findings the image no longer has come last, as fixed.
+	ds = append(ds, out.verdict.Fixed...)
 	if len(ds) == 0 {
 		fmt.Fprintln(w, "No findings.")
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	change := ""
+	if compared {
+		change = "CHANGE\t"
+	}
 	if multi {
-		fmt.Fprintln(tw, "DISPOSITION\tSEVERITY\tID\tPLATFORM\tPACKAGE\tINSTALLED\tFIXED\tTITLE / NOTE")
+		fmt.Fprintln(tw, change+"DISPOSITION\tSEVERITY\tID\tPLATFORM\tPACKAGE\tINSTALLED\tFIXED\tTITLE / NOTE")
 	} else {
-		fmt.Fprintln(tw, "DISPOSITION\tSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tTITLE / NOTE")
+		fmt.Fprintln(tw, change+"DISPOSITION\tSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tTITLE / NOTE")
 	}
 	for _, d := range ds {
+		if compared {
+			fmt.Fprintf(tw, "%s\t", d.Change)
+		}
 		f := d.Finding
 		sev := f.Severity.String()
 		if useColor {

@@ -143,13 +143,16 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 	})
 
 	// vulnscan: identifiers grouped by severity and type, as container-scan reported.
+	// With a baseline, each group is also one change (new, unchanged): every finding's
+	// change is in the event.
 	type ident struct {
 		Severity string   `json:"severity"`
 		Type     string   `json:"type"`
+		Change   string   `json:"change,omitempty"`
 		Values   []string `json:"values"`
 	}
-	groups := map[[2]string][]string{}
-	seen := map[[3]string]bool{}
+	groups := map[[3]string][]string{}
+	seen := map[[4]string]bool{}
 	var allow []string
 	for _, d := range ev.Verdict.Decisions {
 		f := d.Finding
@@ -165,20 +168,22 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 		} else if !strings.HasPrefix(f.VulnerabilityID, "CVE-") {
 			typ = strings.SplitN(f.VulnerabilityID, "-", 2)[0]
 		}
-		k := [2]string{f.Severity.String(), typ}
-		if !seen[[3]string{k[0], k[1], f.VulnerabilityID}] {
-			seen[[3]string{k[0], k[1], f.VulnerabilityID}] = true
+		k := [3]string{f.Severity.String(), typ, string(d.Change)}
+		if !seen[[4]string{k[0], k[1], k[2], f.VulnerabilityID}] {
+			seen[[4]string{k[0], k[1], k[2], f.VulnerabilityID}] = true
 			groups[k] = append(groups[k], f.VulnerabilityID)
 		}
 	}
-	keys := make([][2]string, 0, len(groups))
+	keys := make([][3]string, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0]+"\x00"+keys[i][1]+"\x00"+keys[i][2] < keys[j][0]+"\x00"+keys[j][1]+"\x00"+keys[j][2]
+	})
 	var ids []ident
 	for _, k := range keys {
-		ids = append(ids, ident{Severity: k[0], Type: k[1], Values: groups[k]})
+		ids = append(ids, ident{Severity: k[0], Type: k[1], Change: k[2], Values: groups[k]})
 	}
 	allow = uniq(allow)
 	vulnscan := map[string]any{"provider": ev.Scan.Scanner, "scanTime": ev.Scan.FinishedAt.UTC().Format(time.RFC3339), "identifiers": ids, "allowList": allow}
@@ -189,8 +194,14 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 		// identifier in numbered properties.
 		summary := make([]map[string]any, 0, len(ids))
 		for _, id := range ids {
-			summary = append(summary, map[string]any{"severity": id.Severity, "type": id.Type, "count": len(id.Values), "values": []string{}, "truncated": true})
-			split(props, "vulnscan.identifiers."+id.Severity+"."+id.Type, id.Values)
+			group := map[string]any{"severity": id.Severity, "type": id.Type, "count": len(id.Values), "values": []string{}, "truncated": true}
+			name := "vulnscan.identifiers." + id.Severity + "." + id.Type
+			if id.Change != "" {
+				group["change"] = id.Change
+				name += "." + id.Change
+			}
+			summary = append(summary, group)
+			split(props, name, id.Values)
 		}
 		props["vulnscan"] = mustJSON(map[string]any{"provider": ev.Scan.Scanner, "scanTime": vulnscan["scanTime"], "identifiers": summary, "allowListCount": len(allow), "truncated": true})
 		split(props, "vulnscan.allowList", allow)
@@ -235,6 +246,17 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 	}
 	excepted = uniq(excepted)
 	split(props, "policy.exceptionsApplied", excepted)
+	if b := ev.Verdict.Baseline; b != nil {
+		// The comparison with the baseline: its source, whether only new findings
+		// counted, and the findings it had that the image no longer has.
+		props["baseline.source"] = b.Source
+		props["baseline.newOnly"] = strconv.FormatBool(b.NewOnly)
+		var fixed []string
+		for _, d := range ev.Verdict.Fixed {
+			fixed = append(fixed, d.Finding.VulnerabilityID)
+		}
+		split(props, "baseline.fixed", uniq(fixed))
+	}
 	for k, v := range props {
 		if len(v) > MaxPropertyLength {
 			props[k] = v[:MaxPropertyLength-1] + "…"
@@ -246,6 +268,11 @@ func Envelope(ev ScanEvent, cs ConnectionString, now time.Time) *contracts.Envel
 		"findings.blocking": float64(ev.Verdict.Blocking),
 		"findings.warnings": float64(ev.Verdict.Warnings),
 		"findings.excepted": float64(ev.Verdict.Excepted),
+	}
+	if b := ev.Verdict.Baseline; b != nil {
+		meas["findings.new"] = float64(b.New)
+		meas["findings.unchanged"] = float64(b.Unchanged)
+		meas["findings.fixed"] = float64(b.Fixed)
 	}
 	counts := report.CountBySeverity(ev.Scan.Findings)
 	for _, s := range report.Severities() {

@@ -1,0 +1,219 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/docker-secscan/docker-secscan/internal/baseline"
+	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+// baselineOutcome is wordingOutcome compared with a baseline that had CVE-2019-1547 in
+// libssl1.1 (at another version), the root-user check and CVE-2018-0001 in zlib: 2 new
+// (musl's CVE, blocking; the excepted CVE-2019-1549), 2 unchanged, 1 fixed.
+func baselineOutcome(newOnly bool) *scanOutcome {
+	out := wordingOutcome()
+	base := baseline.Baseline{Source: "base.json (secscan-json)", Findings: []report.Finding{
+		{Kind: report.KindVulnerability, VulnerabilityID: "CVE-2019-1547", PkgName: "libssl1.1", InstalledVersion: "1.1.1a-r0", Severity: report.SeverityMedium},
+		{Kind: report.KindBestPractice, VulnerabilityID: "DS002", Aliases: []string{"AVD-DS-0002"}, Severity: report.SeverityHigh},
+		{Kind: report.KindVulnerability, VulnerabilityID: "CVE-2018-0001", PkgName: "zlib", InstalledVersion: "1.2.11-r1", Severity: report.SeverityHigh, Title: "zlib: old bug"},
+	}}
+	cmp := baseline.Compare(out.result.Scan.Findings, base)
+	out.policy.NewOnly = newOnly
+	out.verdict = out.policy.EvaluateAgainst(out.result.Scan, time.Now(), &cmp)
+	return out
+}
+
+func TestBaselineTableAndMarkdown(t *testing.T) {
+	out := baselineOutcome(false)
+	var tb bytes.Buffer
+	if err := writeGateTable(&tb, out, false); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(tb.String(), "\n")
+	if lines[0] != "2 new, 2 unchanged, 1 fixed against the baseline base.json (secscan-json)" {
+		t.Fatalf("the table does not lead with the counts:\n%s", tb.String())
+	}
+	var rows []string
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 3 && (f[0] == "new" || f[0] == "unchanged" || f[0] == "fixed" || f[0] == "CHANGE") {
+			rows = append(rows, f[0]+" "+f[1]+" "+f[3])
+		}
+	}
+	want := []string{"CHANGE DISPOSITION ID", "new blocking CVE-2019-14697", "new excepted CVE-2019-1549", "unchanged warning CIS-DI-0001",
+		"unchanged below-threshold CVE-2019-1547", "fixed fixed CVE-2018-0001"}
+	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("table rows (new first, fixed last):\n%s\nwant\n%s\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"), tb.String())
+	}
+	if !strings.Contains(tb.String(), "Total: 4, 1 excepted") {
+		t.Errorf("fixed findings must not count in the totals:\n%s", tb.String())
+	}
+
+	var md bytes.Buffer
+	if err := writeMarkdown(&md, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := md.String()
+	counts := strings.Index(s, "**2 new, 2 unchanged, 1 fixed** against the baseline `base.json (secscan-json)`")
+	summary := strings.Index(s, "**blocked: 1 blocking finding")
+	if counts < 0 || summary < 0 || counts > summary {
+		t.Fatalf("the summary does not lead with the counts:\n%s", s)
+	}
+	for _, w := range []string{"| change | disposition |", "| new | blocking | HIGH | [CVE-2019-14697]", "| fixed | fixed | HIGH | CVE-2018-0001 | zlib |"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("markdown lacks %q:\n%s", w, s)
+		}
+	}
+	if strings.Index(s, "CVE-2019-14697") > strings.Index(s, "CIS-DI-0001") || strings.Index(s, "CIS-DI-0001") > strings.Index(s, "CVE-2018-0001") {
+		t.Errorf("markdown rows not new, unchanged, fixed:\n%s", s)
+	}
+
+	// Without a baseline: no change column, no counts line.
+	plain := wordingOutcome()
+	tb.Reset()
+	md.Reset()
+	_ = writeGateTable(&tb, plain, false)
+	_ = writeMarkdown(&md, plain, nil)
+	if strings.Contains(tb.String(), "CHANGE") || strings.Contains(md.String(), "| change") || strings.Contains(tb.String(), "unchanged") {
+		t.Errorf("a report without baseline shows changes:\n%s\n%s", tb.String(), md.String())
+	}
+}
+
+func TestBaselineSecscanJSON(t *testing.T) {
+	out := baselineOutcome(true)
+	var b bytes.Buffer
+	if err := writeSecscanJSON(&b, out); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Verdict struct {
+			Baseline policy.BaselineResult `json:"baseline"`
+		} `json:"verdict"`
+		Findings []struct {
+			Finding struct {
+				VulnerabilityID string `json:"vulnerabilityID"`
+			} `json:"finding"`
+			Change string `json:"change"`
+		} `json:"findings"`
+		Fixed []struct {
+			Finding     struct{ VulnerabilityID string } `json:"finding"`
+			Disposition string                           `json:"disposition"`
+			Change      string                           `json:"change"`
+		} `json:"fixed"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Verdict.Baseline; r.Source != "base.json (secscan-json)" || r.New != 2 || r.Unchanged != 2 || r.Fixed != 1 || !r.NewOnly {
+		t.Fatalf("verdict.baseline %+v", r)
+	}
+	var got []string
+	for _, f := range rep.Findings {
+		got = append(got, f.Finding.VulnerabilityID+"="+f.Change)
+	}
+	if strings.Join(got, " ") != "CVE-2019-14697=new CVE-2019-1549=new CVE-2019-1547=unchanged CIS-DI-0001=unchanged" {
+		t.Fatalf("findings' changes: %v", got)
+	}
+	if len(rep.Fixed) != 1 || rep.Fixed[0].Finding.VulnerabilityID != "CVE-2018-0001" || rep.Fixed[0].Change != "fixed" || rep.Fixed[0].Disposition != "fixed" {
+		t.Fatalf("fixed: %+v", rep.Fixed)
+	}
+	// The report is itself a baseline: the image's four findings, not the fixed one.
+	fs, format, err := baseline.Parse(b.Bytes())
+	if err != nil || format != baseline.FormatSecscanJSON || len(fs) != 4 {
+		t.Fatalf("read back as a baseline: %d findings, %q, %v", len(fs), format, err)
+	}
+}
+
+func TestBaselineSARIF(t *testing.T) {
+	out := baselineOutcome(false)
+	b, err := sarifDispositions([]byte(trivySARIF), out.verdict)
+	if err == nil {
+		b, err = sarifBaseline(b, out.verdict, out.result.Image.Reference)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Runs []struct {
+			Tool struct {
+				Driver struct {
+					Rules []struct{ ID string }
+				}
+			}
+			Results []struct {
+				RuleID        string
+				RuleIndex     int
+				Level         string
+				Kind          string
+				BaselineState string
+				Locations     []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct{ URI string }
+					}
+				}
+			}
+			Properties map[string]any
+		}
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	run := rep.Runs[0]
+	var got []string
+	for _, r := range run.Results {
+		got = append(got, r.RuleID+"="+r.BaselineState)
+		if run.Tool.Driver.Rules[r.RuleIndex].ID != r.RuleID {
+			t.Errorf("result %s points at rule %s", r.RuleID, run.Tool.Driver.Rules[r.RuleIndex].ID)
+		}
+	}
+	if strings.Join(got, " ") != "CVE-2019-14697=new CVE-2019-1547=unchanged CIS-DI-0001=unchanged CVE-2018-0001=absent" {
+		t.Fatalf("baselineState: %v", got)
+	}
+	fixed := run.Results[3]
+	if fixed.Kind != "pass" || fixed.Level != "none" || len(fixed.Locations) != 1 || fixed.Locations[0].PhysicalLocation.ArtifactLocation.URI != "team/app" {
+		t.Fatalf("absent result %+v", fixed)
+	}
+	if bl, _ := run.Properties["baseline"].(map[string]any); bl["fixed"] != 1.0 || bl["new"] != 2.0 {
+		t.Fatalf("run properties %v", run.Properties)
+	}
+	// Without a baseline the report is left as it was.
+	plain := wordingOutcome()
+	b1, _ := sarifDispositions([]byte(trivySARIF), plain.verdict)
+	b2, err := sarifBaseline(b1, plain.verdict, "x")
+	if err != nil || !bytes.Equal(b1, b2) || bytes.Contains(b2, []byte("baselineState")) {
+		t.Fatalf("SARIF without a baseline changed: %v", err)
+	}
+}
+
+// A baseline file that is missing or corrupt: one line naming it, unless the policy
+// says gate.baseline-missing: ignore (a note; the gate as without a baseline).
+func TestBaselineMissingFile(t *testing.T) {
+	dir := t.TempDir()
+	corrupt := filepath.Join(dir, "corrupt.json")
+	_ = os.WriteFile(corrupt, []byte(`{"schemaVersion": 1, "verdict": {}, "findings": [`), 0o644)
+	out := wordingOutcome()
+	for _, path := range []string{filepath.Join(dir, "missing.json"), corrupt} {
+		opts := &gateOptions{baseline: path}
+		pol := policy.Defaults()
+		cmp, notes, err := compareWithBaseline(context.Background(), nil, out.image, out.result, opts, pol, nil)
+		if err == nil || cmp != nil || !strings.Contains(err.Error(), path) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("%s: %v, %v", path, cmp, err)
+		}
+		pol.BaselineMissing = policy.ActionIgnore
+		cmp, notes, err = compareWithBaseline(context.Background(), nil, out.image, out.result, opts, pol, nil)
+		if err != nil || cmp != nil || len(notes) != 1 || !strings.Contains(notes[0], "gate.baseline-missing is ignore") || !strings.Contains(notes[0], path) {
+			t.Fatalf("%s with ignore: %v, %v, %v", path, cmp, notes, err)
+		}
+	}
+	// No --baseline: nothing to do.
+	if cmp, notes, err := compareWithBaseline(context.Background(), nil, out.image, out.result, &gateOptions{}, policy.Defaults(), nil); cmp != nil || notes != nil || err != nil {
+		t.Fatalf("no baseline: %v %v %v", cmp, notes, err)
+	}
+}
