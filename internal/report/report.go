@@ -69,7 +69,7 @@ func (s *Severity) UnmarshalText(b []byte) error {
 type Finding struct {
 	Kind             string   `json:"kind"`                   // KindVulnerability, KindBestPractice or KindSecret
 	VulnerabilityID  string   `json:"vulnerabilityID"`        // CVE, GHSA, advisory ID; check ID for best practices
-	Aliases          []string `json:"aliases,omitempty"`      // other IDs of the finding (e.g. Trivy's AVD-DS-0002 for CIS-DI-0001)
+	Aliases          []string `json:"aliases,omitempty"`      // other IDs of the finding (Trivy's VendorIDs, e.g. the GHSA ID of a CVE; Trivy's AVD-DS-0002 for CIS-DI-0001)
 	PkgName          string   `json:"pkgName"`                // binary package name, e.g. "libssl1.1"
 	PkgID            string   `json:"pkgID,omitempty"`        // name@version for language packages
 	PkgPath          string   `json:"pkgPath,omitempty"`      // file inside the image, for language packages
