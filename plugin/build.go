@@ -66,6 +66,7 @@ func buildFlags(opts *gateOptions, push *bool) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("docker secscan build", pflag.ContinueOnError)
 	all := pflag.NewFlagSet("all", pflag.ContinueOnError)
 	opts.addFlags(all)
+	opts.attach.addFlags(all)
 	all.VisitAll(func(f *pflag.Flag) {
 		switch f.Name {
 		case "format", "output": // -f and -o are docker build's
@@ -320,6 +321,12 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 	pol, source, err := opts.resolvePolicyFlags(fs, time.Now())
 	if err != nil {
 		return failed(err)
+	}
+	if err := opts.attach.prepare(pol); err != nil {
+		return failed(err)
+	}
+	if opts.attach.on && !push && (opts.attach.attach || opts.attach.required || opts.attach.signKey != "") {
+		return failed(errors.New("--attach, --attach-required and --sign-key attach records to what is pushed: add --push"))
 	}
 
 	// A missing engine is found before the build, not after.

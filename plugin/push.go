@@ -39,6 +39,7 @@ registry to check that its config digest is the scanned image ID.
 		},
 	}
 	opts.addFlags(cmd.Flags())
+	opts.attach.addFlags(cmd.Flags())
 	opts.addPlatformFlag(cmd.Flags(), "scan and push")
 	return cmd
 }
@@ -83,6 +84,9 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	}
 	pol, source, err := opts.resolvePolicy(cmd, time.Now())
 	if err != nil {
+		return ExitFailed, err
+	}
+	if err := opts.attach.prepare(pol); err != nil {
 		return ExitFailed, err
 	}
 	familiar := reference.FamiliarString(tagged)
@@ -183,6 +187,10 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 		return ExitFailed, fmt.Errorf("%s was pushed as %s, but the check of the pushed manifest failed: %v", familiar, pushed.Digest, err)
 	}
 	fmt.Fprintf(stderr, "Pushed %s@%s (image %s)\n", familiar, pushed.Digest, shortID(id))
+	if err := attachOutcome(ctx, dockerCli, out, opts, tagged, pushed.Digest, creds, insecure); err != nil {
+		publishAnyway(ctx, dockerCli, out, opts, pushed.Digest, true)
+		return ExitFailed, err
+	}
 	if out != nil {
 		if err := publishOutcome(ctx, dockerCli, out, opts, pushed.Digest, true); err != nil {
 			return ExitFailed, fmt.Errorf("%s was pushed, but %v", familiar, err)

@@ -101,6 +101,7 @@ Examples:
 		newPublishCommand(dockerCli),
 		newHooksCommand(dockerCli),
 		newHookHandlerCommand(dockerCli),
+		newVerifyCommand(dockerCli),
 		newVersionCommand(dockerCli),
 	)
 	prefixErrors(cmd)

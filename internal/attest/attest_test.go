@@ -254,7 +254,7 @@ func TestVerdictPredicate(t *testing.T) {
 		{"excepted", excepted, scanWith(high), VerdictPassed, Counts{Total: 1, Excepted: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := NewVerdict(VerdictInput{Scan: tc.scan, Policy: tc.pol, Reference: "r/app:1", Digest: "sha256:" + strings.Repeat("2", 64),
+			v := NewVerdict(VerdictInput{Scan: tc.scan, Verdict: tc.pol.Evaluate(tc.scan, now), Policy: tc.pol, Reference: "r/app:1", Digest: "sha256:" + strings.Repeat("2", 64),
 				CI: ci.Context{Provider: "GitHub Actions", RunURL: "https://github.com/o/r/actions/runs/1"}, Version: "v1", Now: now})
 			if v.Verdict != tc.verdict || v.Counts != tc.counts {
 				t.Fatalf("verdict %s %+v, want %s %+v", v.Verdict, v.Counts, tc.verdict, tc.counts)

@@ -55,6 +55,7 @@ type Gate struct {
 	Repository string // the repository pushed to, e.g. registry.example.com/team/app
 	Reference  string // the reference pushed, e.g. registry.example.com/team/app:1
 	Scan       report.Scan
+	Verdict    policy.Verdict // the gate's verdict on Scan
 	Policy     policy.Policy
 	CI         ci.Context
 	Version    string // docker secscan's version
@@ -69,7 +70,7 @@ func Statements(g Gate, t Target, render Render) ([][]byte, error) {
 	if t.Platform != "" {
 		scan = ForPlatform(scan, t.Platform)
 	}
-	v := NewVerdict(VerdictInput{Scan: scan, Policy: g.Policy, Reference: g.Reference, Digest: t.Digest, Platform: t.Platform, CI: g.CI, Version: g.Version, Now: g.Now})
+	v := NewVerdict(VerdictInput{Scan: scan, Verdict: g.Verdict, Policy: g.Policy, Reference: g.Reference, Digest: t.Digest, Platform: t.Platform, CI: g.CI, Version: g.Version, Now: g.Now})
 	verdict, err := json.Marshal(v)
 	if err != nil {
 		return nil, err

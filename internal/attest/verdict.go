@@ -83,6 +83,9 @@ type Counts struct {
 	Unfixed        int `json:"unfixed"`
 	BelowThreshold int `json:"belowThreshold"`
 	Off            int `json:"off"`
+	// InBaseline: would block or warn, but the baseline has it too and the policy
+	// says gate.new-only.
+	InBaseline int `json:"inBaseline"`
 }
 
 // CountsOf counts v's decisions by disposition.
@@ -102,6 +105,8 @@ func CountsOf(v policy.Verdict) Counts {
 			c.BelowThreshold++
 		case policy.Off:
 			c.Off++
+		case policy.InBaseline:
+			c.InBaseline++
 		}
 	}
 	return c
@@ -122,7 +127,10 @@ type AppliedException struct {
 
 // VerdictInput is what NewVerdict records.
 type VerdictInput struct {
-	Scan                        report.Scan // the scan (for a platform record: that platform's findings only)
+	Scan report.Scan // the scan (for a platform record: that platform's findings only)
+	// Verdict is the gate's verdict on the whole image (with its baseline, if any);
+	// its decisions are narrowed to one platform's when Platform is set.
+	Verdict                     policy.Verdict
 	Policy                      policy.Policy
 	Reference, Digest, Platform string
 	CI                          ci.Context
@@ -130,12 +138,22 @@ type VerdictInput struct {
 	Now                         time.Time
 }
 
-// NewVerdict judges in.Scan under in.Policy at in.Now and records the outcome.
+// NewVerdict records the gate's verdict in.Verdict: its outcome (for the push as a
+// whole, which the gate decided), and the counts and exceptions of the findings the
+// record is about (one platform's when in.Platform is set).
 func NewVerdict(in VerdictInput) Verdict {
-	v := in.Policy.Evaluate(in.Scan, in.Now)
+	v := in.Verdict
+	if in.Platform != "" {
+		v.Decisions = nil
+		for _, d := range in.Verdict.Decisions {
+			if d.Finding.Platform == in.Platform {
+				v.Decisions = append(v.Decisions, d)
+			}
+		}
+	}
 	var out Verdict
-	out.Verdict = VerdictName(in.Policy, in.Scan, v, in.Now)
-	out.Summary = v.Summary
+	out.Verdict = VerdictName(in.Verdict)
+	out.Summary = in.Verdict.Summary
 	out.GatedAt = in.Now.UTC().Truncate(time.Second)
 	out.Image.Reference, out.Image.Digest, out.Image.ID, out.Image.Platform = in.Reference, in.Digest, in.Scan.Image.ID, in.Platform
 	out.Image.OS, out.Image.Platforms = in.Scan.Image.OS, in.Scan.Image.Platforms
@@ -156,20 +174,16 @@ func NewVerdict(in VerdictInput) Verdict {
 	return out
 }
 
-// VerdictName names the outcome of v, the verdict of pol on scan: blocked, the
-// warn-mode pass of what would block, passed with warnings, or passed.
-func VerdictName(pol policy.Policy, scan report.Scan, v policy.Verdict, now time.Time) string {
+// VerdictName names the outcome of a gate's verdict: blocked, the warn-mode pass of
+// findings that would block (policy.Verdict counts them as Blocking while it passes),
+// passed with warnings, or passed.
+func VerdictName(v policy.Verdict) string {
 	switch {
 	case !v.Pass:
 		return VerdictBlocked
-	case pol.Mode == policy.ModeWarn:
-		strict := pol
-		strict.Mode = policy.ModeBlock
-		if !strict.Evaluate(scan, now).Pass {
-			return VerdictWarnMode
-		}
-	}
-	if v.Warnings > 0 {
+	case v.Blocking > 0:
+		return VerdictWarnMode
+	case v.Warnings > 0:
 		return VerdictWarned
 	}
 	return VerdictPassed

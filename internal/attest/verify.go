@@ -150,15 +150,15 @@ func CheckDigest(repo name.Repository, t Target, opts CheckOptions, ropts ...rem
 	}
 	switch v.Verdict {
 	case VerdictPassed, VerdictWarned:
-		c.Outcome, c.Reason = OutcomePassed, "gated: "+v.Verdict
+		c.Outcome, c.Reason = OutcomePassed, "verdict "+v.Verdict
 	default:
-		c.Outcome, c.Reason = OutcomeBlocked, "gated: "+v.Verdict
+		c.Outcome, c.Reason = OutcomeBlocked, "verdict "+v.Verdict
 	}
 	if opts.Policy != nil {
 		scan := v.scan()
 		now := opts.Now
 		pv := opts.Policy.Evaluate(scan, now)
-		c.Rejudged, c.RejudgedSummary = VerdictName(*opts.Policy, scan, pv, now), pv.Summary
+		c.Rejudged, c.RejudgedSummary = VerdictName(pv), pv.Summary
 		if c.Rejudged != VerdictPassed && c.Rejudged != VerdictWarned && c.Outcome == OutcomePassed {
 			c.Outcome, c.Reason = OutcomeBlocked, "today's policy ("+opts.Policy.Source+") would block it: "+pv.Summary
 		}
@@ -204,8 +204,13 @@ func (c Check) Describe() string {
 	fmt.Fprintf(&b, ": %s: %s", strings.ToUpper(c.Outcome), c.Reason)
 	if v := c.Verdict; v != nil {
 		who := v.CI.Provider
-		if who == "" {
-			who = "an unknown runner"
+		switch who {
+		case "", "local":
+			who = "a local run (no CI)"
+		default:
+			if v.CI.Repository != "" {
+				who += " in " + v.CI.Repository
+			}
 		}
 		fmt.Fprintf(&b, "; gated %s by %s", v.GatedAt.UTC().Format("2006-01-02 15:04 UTC"), who)
 		if v.CI.RunURL != "" {

@@ -53,7 +53,7 @@ var critical = report.Finding{Kind: report.KindVulnerability, VulnerabilityID: "
 // is not nil), as a push does.
 func gateAndAttach(t *testing.T, d name.Digest, pol policy.Policy, signer *Signer, findings ...report.Finding) {
 	t.Helper()
-	g := Gate{Repository: d.Context().Name(), Reference: d.Context().Name() + ":1", Scan: scanWith(findings...), Policy: pol,
+	g := Gate{Repository: d.Context().Name(), Reference: d.Context().Name() + ":1", Scan: scanWith(findings...), Verdict: pol.Evaluate(scanWith(findings...), time.Now()), Policy: pol,
 		CI: ci.Context{Provider: "GitHub Actions", RunURL: "https://github.com/o/r/actions/runs/7"}, Version: "v9", Now: time.Now()}
 	render := func(format, platform string) ([]byte, error) { return []byte(`{"format":"` + format + `"}`), nil }
 	sts, err := Statements(g, Target{Digest: d.DigestStr()}, render)

@@ -1,0 +1,153 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/docker/cli/cli"
+	"github.com/docker/cli/cli/command"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+
+	"github.com/docker-secscan/docker-secscan/internal/attest"
+	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/registry"
+)
+
+type verifyOptions struct {
+	key        string
+	maxAge     time.Duration
+	policyFile string
+	format     string
+	insecure   bool
+}
+
+func newVerifyCommand(dockerCli command.Cli) *cobra.Command {
+	opts := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify [OPTIONS] NAME[:TAG]|NAME@DIGEST",
+		Short: "Check the gate's verdict attached to an image in its registry (no daemon, no pull)",
+		Long: `Find the verdict that 'docker secscan push --attach' attached to the image's digest
+in its registry (for an index: to the index and to every platform manifest), and check it:
+its signature with --key, its age with --max-age, and the recorded findings under today's
+policy with --policy. Reads the registry only, with the docker config's credentials.
+
+Examples:
+  docker secscan verify registry.example.com/team/app:1.4.2
+  docker secscan verify --key cosign.pub --max-age 168h registry.example.com/team/app@sha256:...
+
+Exit codes:
+  0    every record says the gate passed (or passed with warnings)
+  1    no record, a record too old, a bad signature, or an error
+  2    a record says blocked (pushed in warn mode), or today's policy would block it`,
+		Args: exactlyOneImage,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runVerify(cmd, dockerCli, args[0], opts)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&opts.key, "key", "", "Public key (cosign.pub) the verdict must be signed with; unsigned records are then ignored")
+	fs.DurationVar(&opts.maxAge, "max-age", 0, "Oldest acceptable record, e.g. 168h (default: any age)")
+	fs.StringVar(&opts.policyFile, "policy", "", "Judge the recorded findings again under this policy file (today's policy)")
+	fs.StringVarP(&opts.format, "format", "f", "table", "Output: table or json")
+	fs.BoolVar(&opts.insecure, "insecure-registry", false, "Reach the registry over plain HTTP (as the daemon's insecure-registries; 127.0.0.1 and localhost are plain HTTP anyway)")
+	return cmd
+}
+
+// verifyReport is `verify --format json`.
+type verifyReport struct {
+	Reference string         `json:"reference"`
+	Digest    string         `json:"digest"`
+	Outcome   string         `json:"outcome"`
+	Checks    []attest.Check `json:"checks"`
+}
+
+func runVerify(cmd *cobra.Command, dockerCli command.Cli, input string, opts *verifyOptions) error {
+	ctx := cmd.Context()
+	if opts.format != "table" && opts.format != "json" {
+		return failed(fmt.Errorf("--format %q: use table or json", opts.format))
+	}
+	if opts.maxAge < 0 {
+		return failed(fmt.Errorf("--max-age %s: give a positive duration, e.g. 168h", opts.maxAge))
+	}
+	named, err := reference.ParseNormalizedNamed(input)
+	if err != nil {
+		return failed(fmt.Errorf("invalid image reference %q: %v: give NAME:TAG or NAME@sha256:DIGEST", input, err))
+	}
+	named = reference.TagNameOnly(named)
+	copts := attest.CheckOptions{MaxAge: opts.maxAge, Now: time.Now()}
+	if opts.key != "" {
+		if copts.Key, err = attest.LoadPublicKey(opts.key); err != nil {
+			return failed(fmt.Errorf("--key: %v", err))
+		}
+	}
+	if opts.policyFile != "" {
+		p, err := policy.Load(opts.policyFile, copts.Now)
+		if err != nil {
+			return failed(fmt.Errorf("--policy: %v", err))
+		}
+		copts.Policy = &p
+	}
+	ref, err := name.ParseReference(named.String(), registry.NameOptions(opts.insecure)...)
+	if err != nil {
+		return failed(fmt.Errorf("invalid image reference %q: %v", input, err))
+	}
+	ac, err := dockerCli.ConfigFile().GetAuthConfig(reference.Domain(named))
+	if err != nil {
+		return failed(fmt.Errorf("registry credentials for %s: %v", reference.Domain(named), err))
+	}
+	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
+	ropts := registry.RemoteOptions(ctx, creds)
+	targets, repo, err := attest.Subjects(ref, ropts...)
+	if err != nil {
+		return failedCtx(ctx, err)
+	}
+	rep := verifyReport{Reference: reference.FamiliarString(named), Digest: targets[0].Digest}
+	for i, t := range targets {
+		c, err := attest.CheckDigest(repo, t, copts, ropts...)
+		if err != nil {
+			return failedCtx(ctx, err)
+		}
+		if i == 0 && len(targets) > 1 && c.Verdict == nil && c.Outcome == attest.OutcomeInvalid && c.Reason == "no verdict record is attached" {
+			// An index pushed by one platform's manifest has its records on the
+			// platform manifests only: the index's own record is not required.
+			c.Outcome, c.Reason = attest.OutcomePassed, "no record on the index itself: its platform manifests are checked"
+		}
+		rep.Checks = append(rep.Checks, c)
+	}
+	rep.Outcome = attest.Worst(rep.Checks)
+	if opts.format == "json" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		fmt.Fprintln(dockerCli.Out(), string(b))
+	} else {
+		fmt.Fprintf(dockerCli.Out(), "%s@%s\n", rep.Reference, rep.Digest)
+		for _, c := range rep.Checks {
+			fmt.Fprintf(dockerCli.Out(), "  %s\n", c.Describe())
+			for _, n := range c.Notes {
+				fmt.Fprintf(dockerCli.Out(), "    note: %s\n", n)
+			}
+			if c.Rejudged != "" {
+				fmt.Fprintf(dockerCli.Out(), "    under %s today: %s\n", opts.policyFile, c.RejudgedSummary)
+			}
+		}
+	}
+	switch rep.Outcome {
+	case attest.OutcomePassed:
+		return nil
+	case attest.OutcomeBlocked:
+		return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + rep.Reference + ": the attached verdict does not pass"}
+	}
+	return cli.StatusError{StatusCode: ExitFailed, Status: "docker secscan: " + rep.Reference + ": " + firstInvalid(rep.Checks).Error()}
+}
+
+func firstInvalid(checks []attest.Check) error {
+	for _, c := range checks {
+		if c.Outcome == attest.OutcomeInvalid {
+			return errors.New(c.Reason)
+		}
+	}
+	return errors.New("no verdict record")
+}
