@@ -107,7 +107,7 @@ func (o *fleetOptions) backend() *engine.CacheBackend {
 // connected.
 type fleet struct {
 	server *engine.ServerOptions  // nil: scan with the local DB
-	layers *engine.CacheBackend   // Redis for the engine's layer cache (nil: cache folder, or the server's)
+	layers *engine.CacheBackend   // Redis for the engine: its layer cache (without a server) and layer claims
 	redis  *engine.RedisScanCache // Redis for scan results (nil: cache folder)
 	dir    engine.ScanCache       // the cache folder's scans
 	stderr io.Writer
@@ -143,7 +143,6 @@ func (o *fleetOptions) prepare(ctx context.Context, stderr io.Writer, scansDir s
 			return nil, scanError{err}
 		}
 		f.server = &srv
-		f.layers = nil // the server's cache holds the layers
 	}
 	return f, nil
 }

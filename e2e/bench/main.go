@@ -822,20 +822,7 @@ func peer() (string, error) {
 	if *trivyBin != "" {
 		return *trivyBin, nil
 	}
-	cache, _ := os.UserCacheDir()
-	dir := filepath.Join(cache, "docker-secscan-bench", "trivy-v0.74.0")
-	bin := filepath.Join(dir, "trivy")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	logf("building the peer: go install github.com/aquasecurity/trivy/cmd/trivy@v0.74.0 (once; several minutes)")
-	cmd := exec.Command("go", "install", "github.com/aquasecurity/trivy/cmd/trivy@v0.74.0")
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOEXPERIMENT=jsonv2")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build trivy: %v", err)
-	}
-	return bin, nil
+	return testenv.TrivyCLI(logf)
 }
 
 // bigArchive writes a `docker load` archive of a multi-layer image of about mb MiB

@@ -104,6 +104,9 @@ func ParseCacheBackend(s, from string) (redisURL string, err error) {
 	}
 }
 
+// RedactErr is err's message with the credentials of URL secret masked.
+func RedactErr(err error, secret string) string { return redactErr(err, secret) }
+
 // redactErr keeps secret out of err's message.
 func redactErr(err error, secret string) string {
 	msg := err.Error()
@@ -280,8 +283,9 @@ const redisScanPrefix = "secscan::scan::"
 // redisTimeout bounds the connection check of OpenRedis.
 const redisTimeout = 5 * time.Second
 
-// OpenRedis connects to the Redis backend and checks that it answers (PING).
-func OpenRedis(ctx context.Context, b CacheBackend) (*RedisScanCache, error) {
+// RedisOptions are go-redis's options for the backend: its URL, and the client
+// certificate and CA when given (as Trivy's --redis-ca, --redis-cert, --redis-key).
+func RedisOptions(b CacheBackend) (*redis.Options, error) {
 	opts, err := redis.ParseURL(b.URL)
 	if err != nil {
 		return nil, fmt.Errorf("--cache-backend %s is not a Redis URL: %s", b.Masked(), redactErr(err, b.URL))
@@ -310,6 +314,15 @@ func OpenRedis(ctx context.Context, b CacheBackend) (*RedisScanCache, error) {
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = redisTimeout, 10*time.Second, 10*time.Second
 	opts.MaxRetries = 1
+	return opts, nil
+}
+
+// OpenRedis connects to the Redis backend and checks that it answers (PING).
+func OpenRedis(ctx context.Context, b CacheBackend) (*RedisScanCache, error) {
+	opts, err := RedisOptions(b)
+	if err != nil {
+		return nil, err
+	}
 	c := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, redisTimeout)
 	defer cancel()

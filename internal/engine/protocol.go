@@ -43,8 +43,10 @@ type ScanRequest struct {
 	// analysed here and kept in the server's cache, the server finds the
 	// vulnerabilities with its DB; no DB is downloaded or opened here.
 	Server *ServerOptions `json:"server,omitempty"`
-	// Cache keeps the analysed layers in Redis (Trivy's Redis cache backend) instead of
-	// the cache folder; not used with Server (the server's cache holds them).
+	// Cache is the Redis backend the runners share: without Server, the analysed
+	// layers go there (Trivy's Redis cache backend) instead of the cache folder; with
+	// Server the server's cache holds them. Either way, runners claim the layers they
+	// analyse there, so that a layer several runners need at once is analysed once.
 	Cache *CacheBackend `json:"cache,omitempty"`
 }
 

@@ -117,6 +117,8 @@ type Scanner struct {
 	local  cache.LocalArtifactCache
 	close  func()
 	unlock func()
+	// claims coordinate the analysis of layers with other runners (claims.go).
+	claims *layerClaims
 }
 
 // Open makes sure a DB is available (downloading it if needed, see EnsureDB), opens it,
@@ -148,7 +150,7 @@ func Open(ctx context.Context, opts Options) (*Scanner, error) {
 			_ = db.Close()
 			return nil, fmt.Errorf("open the Redis cache %s: %v", opts.Cache.Masked(), rootCause(err))
 		}
-		return &Scanner{opts: opts, db: st, cache: rc, local: rc, close: func() { _ = rc.Close() }, unlock: func() {}}, nil
+		return &Scanner{opts: opts, db: st, cache: rc, local: rc, close: func() { _ = rc.Close() }, unlock: func() {}, claims: openClaims(ctx, opts.Cache)}, nil
 	}
 	// Trivy's layer cache is a BoltDB file that one process at a time may open (with a
 	// 5 s timeout); scans sharing a cache folder take turns instead of failing.
@@ -183,7 +185,7 @@ func openRemote(ctx context.Context, opts Options) (*Scanner, error) {
 	}
 	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate || javaSkip, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
 	rc := cache.NewRemoteCache(ctx, cache.RemoteOptions{ServerAddr: opts.Server.URL, CustomHeaders: opts.Server.Headers})
-	return &Scanner{opts: opts, db: opts.Server.DB, cache: rc, close: func() {}, unlock: func() {}}, nil
+	return &Scanner{opts: opts, db: opts.Server.DB, cache: rc, close: func() {}, unlock: func() {}, claims: openClaims(ctx, opts.Cache)}, nil
 }
 
 // remoteError words an error of the Trivy server's cache (through a server), else
@@ -208,7 +210,15 @@ func (s *Scanner) serverError(err error) error {
 	if errors.As(err, &te) && te.Code() == twirp.Unauthenticated {
 		return fmt.Errorf("the Trivy server %s refused the token: give the server's token with --token or $%s", shown, engine.TokenEnv)
 	}
-	return fmt.Errorf("the Trivy server %s failed (%s): check that it runs and its log; nothing is reported for an image the server did not check", shown, rootCause(err))
+	return fmt.Errorf("the Trivy server %s failed the scan (%s): check that it runs, its log and its cache backend; nothing is reported for an image the server did not check", shown, balanced(rootCause(err)))
+}
+
+// balanced drops the closing parentheses a cut message has no opening one for.
+func balanced(s string) string {
+	for strings.HasSuffix(s, ")") && strings.Count(s, ")") > strings.Count(s, "(") {
+		s = strings.TrimSuffix(s, ")")
+	}
+	return s
 }
 
 // javaRepositories parses --java-db-repository values (default Trivy's), tagging them
@@ -225,6 +235,7 @@ func (s *Scanner) DB() DBStatus { return s.db }
 
 // Close closes the DB and the layer cache.
 func (s *Scanner) Close() error {
+	s.claims.close()
 	s.close()
 	s.unlock()
 	return db.Close()
@@ -328,7 +339,9 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 		}
 	}
 	if in != nil {
-		if err := s.store(ctx, plan, in, resolved, img.ID); err != nil {
+		err := s.store(ctx, plan, in, resolved, img.ID)
+		s.claims.drop() // the analyses are in the cache: runners waiting on them go on
+		if err != nil {
 			if s.opts.Server != nil && isTwirp(err) {
 				return nil, s.remoteError(ctx, err)
 			}

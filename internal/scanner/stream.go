@@ -73,6 +73,24 @@ type layerPlan struct {
 	// record is the image's record from an earlier scan that resolves to every
 	// platform image asked for (nil: none usable).
 	record imageRecord
+	// claims coordinate the analysis of layers with other runners (nil: none).
+	claims *layerClaims
+}
+
+// stored reports whether the analysis of layer d is in the layer cache now.
+func (p *layerPlan) stored(ctx context.Context, d string) bool {
+	k, err := p.blobKey(d)
+	if err != nil {
+		return false
+	}
+	_, miss, err := p.cache.MissingBlobs(ctx, "", []string{k})
+	return err == nil && len(miss) == 0
+}
+
+// nowCached notes that another runner put layer d's analysis in the cache.
+func (p *layerPlan) nowCached(d string) {
+	delete(p.missing, d)
+	p.cached[d] = true
 }
 
 // needsArchive reports whether the scan must read the image: unless its record (the
@@ -139,7 +157,7 @@ func (s *Scanner) plan(ctx context.Context, img Image, opt artifact.Option) (*la
 		return nil, fmt.Errorf("prepare the analysers: %v", err)
 	}
 	p := &layerPlan{analyzer: ag, handlers: hm, walker: walker.NewLayerTar(opt.WalkerOption), opt: opt, cache: s.cache,
-		missing: map[string]string{}, cached: map[string]bool{}, layerMap: s.readLayerMap()}
+		missing: map[string]string{}, cached: map[string]bool{}, layerMap: s.readLayerMap(), claims: s.claims}
 	p.layerDiff = maps.Clone(p.layerMap)
 	p.diffIDs, p.complete = img.DiffIDs, img.DiffIDsComplete && len(img.DiffIDs) > 0
 	if rec, err := s.cachedRecord(img.ID); err == nil {
@@ -474,7 +492,28 @@ func (s *Scanner) ingestLayer(ctx context.Context, r io.Reader, diffID, compress
 			return err
 		}
 		_, analyse = p.missing[diffID]
+		if analyse && p.claims != nil {
+			// Another runner may be analysing it: see claims.go.
+			if _, done := p.claims.take(ctx, "diff:"+diffID, func() (string, bool) { return diffID, p.stored(ctx, diffID) }); done {
+				p.nowCached(diffID)
+				out.seen[diffID] = true
+				return nil
+			}
+		}
 	} else {
+		if analyse && compressed != "" && p.claims != nil {
+			// A compressed blob read before its manifest and config: claimed by digest;
+			// the runner that analyses it says which diff ID it holds.
+			if d, done := p.claims.take(ctx, "blob:"+compressed, func() (string, bool) {
+				d := p.claims.diffOf(ctx, compressed)
+				return d, d != "" && p.stored(ctx, d)
+			}); done {
+				p.layerDiff[compressed] = d
+				p.nowCached(d)
+				out.seen[d] = true
+				return nil
+			}
+		}
 		h = sha256.New()
 		r = io.TeeReader(r, h)
 	}
@@ -497,6 +536,7 @@ func (s *Scanner) ingestLayer(ctx context.Context, r io.Reader, diffID, compress
 	got := diffID
 	if h != nil {
 		got = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		p.claims.learnt(ctx, compressed, got)
 		if err := p.learn(ctx, got); err != nil {
 			return err
 		}

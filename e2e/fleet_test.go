@@ -1,0 +1,451 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/docker-secscan/docker-secscan/internal/testenv"
+)
+
+// The fleet (README, "Fleet"): runners scan through a real `trivy server` v0.74.0 (the
+// Trivy CLI built from the module proxy, as make bench builds it) whose cache backend is
+// a private redis-server, with the fixture DB from the engine's registry.
+
+func init() {
+	daemonTests = append(daemonTests,
+		daemonTest{"ServerScanOfAlpine39MatchesGoldenAndPushesNothing", testServerScanOfAlpine39MatchesGolden},
+		daemonTest{"ServerAndRedisFailuresPushNothing", testServerAndRedisFailuresPushNothing},
+		daemonTest{"FleetOf12Runners", testFleetOf12Runners},
+	)
+}
+
+// fleetToken is the server's token in these tests; it must never be printed.
+const fleetToken = "fleet-token-7f3a9c21d4"
+
+// fleetEnv is a Redis and a Trivy server using it, stopped at the end of the test.
+type fleetEnv struct {
+	redis  *testenv.Redis
+	server *testenv.TrivyServer
+}
+
+func startFleet(t *testing.T) *fleetEnv {
+	t.Helper()
+	needTestdata(t)
+	logf := func(f string, a ...any) { t.Logf(f, a...) }
+	trivy, err := testenv.TrivyCLI(logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(env.Dir, "fleet-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	rd, err := testenv.StartRedis(ctx, filepath.Join(dir, "redis"), logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Stop)
+	t0 := time.Now()
+	srv, err := testenv.StartTrivyServer(ctx, trivy, filepath.Join(dir, "server"), rd.URL(), fleetToken, dbRepo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	t.Logf("redis at %s, trivy server at %s (ready in %s)", rd.Addr, srv.URL, time.Since(t0).Round(100*time.Millisecond))
+	return &fleetEnv{redis: rd, server: srv}
+}
+
+// runner runs `docker secscan ARGS` as one CI runner: its own empty cache folder, no DB
+// repository, the token in the environment.
+func (f *fleetEnv) runner(t *testing.T, cache string, extraEnv []string, args ...string) result {
+	t.Helper()
+	full := append([]string{"secscan", args[0], "--cache-dir", cache, "--no-progress", "--server", f.server.URL}, args[1:]...)
+	return docker(t, append([]string{"SECSCAN_TOKEN=" + fleetToken}, extraEnv...), full...)
+}
+
+// redisKeys counts the keys matching pattern.
+func redisKeys(t *testing.T, addr, pattern string) int {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	keys, err := c.Keys(context.Background(), pattern).Result()
+	if err != nil {
+		t.Fatalf("redis KEYS %s: %v", pattern, err)
+	}
+	return len(keys)
+}
+
+// noSecret fails when the token or a password shows in any of the texts or files.
+func noSecret(t *testing.T, secret string, texts []string, files ...string) {
+	t.Helper()
+	for _, s := range texts {
+		if strings.Contains(s, secret) {
+			t.Errorf("the secret %q shows in the output:\n%s", secret, s)
+		}
+	}
+	for _, f := range files {
+		filepath.Walk(f, func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return nil
+			}
+			if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), secret) {
+				t.Errorf("the secret %q is in %s", secret, p)
+			}
+			return nil
+		})
+	}
+}
+
+// noLocalDB fails when a runner's cache folder holds a DB (it downloaded one).
+func noLocalDB(t *testing.T, cache string, r result) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(cache, "db")); err == nil {
+		t.Errorf("the runner's cache %s holds a DB: it downloaded one", cache)
+	}
+	if strings.Contains(r.stderr, "Downloading the vulnerability DB") {
+		t.Errorf("the runner downloaded the DB: %s", r)
+	}
+}
+
+func testServerScanOfAlpine39MatchesGolden(t *testing.T) {
+	f := startFleet(t)
+	ref := env.Registry + "/fleet/alpine:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	out := t.TempDir()
+	cache := filepath.Join(out, "runner-cache")
+	report, sj := filepath.Join(out, "report.json"), filepath.Join(out, "report.secscan.json")
+
+	r := f.runner(t, cache, nil, "push", "--format", "json", "-o", report, "--report", "secscan-json="+sj, "--debug", ref)
+	if r.code != 2 {
+		t.Fatalf("push of alpine-39 through the server should be blocked with exit 2: %s", r)
+	}
+	if registryHasTag(t, env.Registry, "fleet/alpine", "39") {
+		t.Fatal("the blocked image is in the registry")
+	}
+	if got, want := trivyFindings(t, report), goldenFindings(t, "alpine-39.json.golden"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("findings through the server differ from Trivy's golden:\n got %v\nwant %v", got, want)
+	}
+	noLocalDB(t, cache, r)
+	// The report names the server's DB (what max-db-age judges).
+	var srvInfo struct{ VulnerabilityDB struct{ UpdatedAt time.Time } }
+	resp, err := http.Get(f.server.URL + "/version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&srvInfo)
+	resp.Body.Close()
+	var rep struct{ DB struct{ UpdatedAt time.Time } }
+	b, _ := os.ReadFile(sj)
+	if err := json.Unmarshal(b, &rep); err != nil || !rep.DB.UpdatedAt.Equal(srvInfo.VulnerabilityDB.UpdatedAt) {
+		t.Errorf("secscan-json's DB (%v) is not the server's (%v): %v", rep.DB.UpdatedAt, srvInfo.VulnerabilityDB.UpdatedAt, err)
+	}
+	// The analysed layer went to the server's cache, in Redis.
+	if n := redisKeys(t, f.redis.Addr, "fanal::blob::*"); n != 1 {
+		t.Errorf("%d layers in the server's Redis cache, want alpine-39's 1", n)
+	}
+	// max-db-age applies to the server's DB: a limit it is past blocks with the DB reason.
+	pol := filepath.Join(out, "old.yaml")
+	os.WriteFile(pol, []byte("version: 1\ngate:\n  block: CRITICAL\n  only-fixed: true\n  max-db-age: 1s\n"), 0o644)
+	time.Sleep(1100 * time.Millisecond)
+	r2 := f.runner(t, cache, nil, "scan", "--policy", pol, "--exit-code", ref)
+	if r2.code != 2 || !strings.Contains(r2.stderr, "max-db-age") {
+		t.Errorf("max-db-age should judge the server's DB: %s", r2)
+	}
+
+	// db status shows the server's DB.
+	st := docker(t, []string{"SECSCAN_TOKEN=" + fleetToken}, "secscan", "db", "status", "--server", f.server.URL)
+	if st.code != 0 || !strings.Contains(st.stdout, "Trivy server "+f.server.URL) || !strings.Contains(st.stdout, "Schema:        2") {
+		t.Errorf("db status --server: %s", st)
+	}
+	noSecret(t, fleetToken, []string{r.stdout, r.stderr, r2.stdout, r2.stderr, st.stdout, st.stderr}, out)
+}
+
+// stoppingProxy forwards to the Trivy server and stops it once the plugin's checks
+// (GET /version, the token check) have gone through: the scan's own requests then find
+// the server gone, as when it stops in the middle of a scan.
+func stoppingProxy(t *testing.T, f *fleetEnv) string {
+	t.Helper()
+	target, _ := url.Parse(f.server.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	// The server is gone: the connection drops, as it does when nothing listens (a
+	// proxy's 502 would make Trivy's client retry for about 40 s first).
+	rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) {
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+				return
+			}
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}
+	var n atomic.Int32
+	var once sync.Once
+	l, err := newLoopbackListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 2 {
+			once.Do(f.server.Stop)
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String()
+}
+
+func testServerAndRedisFailuresPushNothing(t *testing.T) {
+	f := startFleet(t)
+	ref := env.Registry + "/fleet/fail:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	out := t.TempDir()
+	var texts []string
+	check := func(name string, r result, want string) {
+		t.Helper()
+		texts = append(texts, r.stdout, r.stderr)
+		if r.code != 1 {
+			t.Errorf("%s: want exit 1: %s", name, r)
+		}
+		checkOneLineError(t, r, want)
+		if registryHasTag(t, env.Registry, "fleet/fail", "39") {
+			t.Fatalf("%s: the image was pushed", name)
+		}
+	}
+	mode := []string{"--mode", "warn"} // would push if the scan went through
+
+	// A wrong token.
+	r := docker(t, []string{"SECSCAN_TOKEN=not-the-token"}, "secscan", "push", "--cache-dir", filepath.Join(out, "c1"), "--server", f.server.URL, mode[0], mode[1], ref)
+	check("wrong token", r, "refused the token")
+	if strings.Contains(r.stderr, "not-the-token") {
+		t.Errorf("the wrong token is printed: %s", r)
+	}
+	// Redis (the runner's scan cache) stopped, with a password in its URL.
+	stoppedRedis := "redis://:hunter2-redis-pw@127.0.0.1:1/0"
+	r = f.runner(t, filepath.Join(out, "c2"), nil, "push", "--cache-backend", stoppedRedis, mode[0], mode[1], ref)
+	check("redis down", r, "does not answer")
+	if strings.Contains(r.stderr, "hunter2-redis-pw") {
+		t.Errorf("the Redis password is printed: %s", r)
+	}
+	// ... unless the policy lets the local cache stand in.
+	pol := filepath.Join(out, "fallback.yaml")
+	os.WriteFile(pol, []byte("version: 1\nscan:\n  cache-fallback: local\n"), 0o644)
+	r = f.runner(t, filepath.Join(out, "c3"), nil, "push", "--policy", pol, "--cache-backend", stoppedRedis, ref)
+	texts = append(texts, r.stdout, r.stderr)
+	if r.code != 2 || !strings.Contains(r.stderr, "scan.cache-fallback: local") || strings.Contains(r.stderr, "hunter2-redis-pw") {
+		t.Errorf("with scan.cache-fallback: local the scan goes on with the cache folder (blocked, exit 2): %s", r)
+	}
+	// The server's own Redis stopped: the server fails the scan.
+	f.redis.Stop()
+	r = f.runner(t, filepath.Join(out, "c4"), nil, "push", mode[0], mode[1], ref)
+	check("server's redis down", r, "Trivy server")
+	if err := f.redis.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	// The server stopped in the middle of the scan.
+	proxy := stoppingProxy(t, f)
+	r = docker(t, []string{"SECSCAN_TOKEN=" + fleetToken}, "secscan", "push", "--cache-dir", filepath.Join(out, "c5"), "--no-progress", "--server", proxy, mode[0], mode[1], ref)
+	check("server stopped mid-scan", r, "Trivy server")
+	// And a server that is not there at all.
+	r = f.runner(t, filepath.Join(out, "c6"), nil, "push", mode[0], mode[1], ref)
+	check("server down", r, "does not answer")
+	noSecret(t, fleetToken, texts, out)
+	noSecret(t, "hunter2-redis-pw", texts, out)
+}
+
+// testFleetOf12Runners: 12 `docker secscan push` at once, each a runner with its own
+// empty cache folder, images sharing one base, through one server and one Redis; then
+// a second wave of the same images from 12 new runners. The same 12 runners without the
+// server, each with its own DB, are measured for comparison.
+func testFleetOf12Runners(t *testing.T) {
+	const runners = 12
+	f := startFleet(t)
+	base := env.Registry + "/fleet/base:39"
+	loadImage(t, "images/alpine-39.tar.gz", base)
+	ctxDir := t.TempDir()
+	os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte("FROM "+base+"\nARG N\nRUN echo \"app $N\" > /app-id\n"), 0o644)
+	refs := make([]string, runners)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("%s/fleet/app%02d:1", env.Registry, i)
+		mustDocker(t, "build", "-q", "--build-arg", fmt.Sprintf("N=%d", i), "-t", refs[i], ctxDir)
+	}
+	// Odd runners push with --mode warn (gated, reported, pushed), even ones block.
+	wave := func(name string, args func(i int, cache string) []string, extraEnv []string) ([]result, []string, time.Duration) {
+		res := make([]result, runners)
+		caches := make([]string, runners)
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for i := 0; i < runners; i++ {
+			caches[i] = filepath.Join(t.TempDir(), "runner")
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				a := args(i, caches[i])
+				if i%2 == 1 {
+					a = append(a[:2:2], append([]string{"--mode", "warn"}, a[2:]...)...)
+				}
+				res[i] = docker(t, extraEnv, a...)
+			}(i)
+		}
+		wg.Wait()
+		d := time.Since(t0)
+		t.Logf("%s: %d runners in %s", name, runners, d.Round(100*time.Millisecond))
+		for i, r := range res {
+			want := 2
+			if i%2 == 1 {
+				want = 0
+			}
+			if r.code != want {
+				t.Errorf("%s, runner %d (%s): want exit %d: %s", name, i, refs[i], want, r)
+			}
+			repo := strings.TrimPrefix(strings.Split(refs[i], ":1")[0], env.Registry+"/")
+			if pushed := registryHasTag(t, env.Registry, repo, "1"); pushed != (i%2 == 1) {
+				t.Errorf("%s, runner %d: in the registry = %v, want %v", name, i, pushed, i%2 == 1)
+			}
+			if !strings.Contains(r.stderr, "blocked:") && !strings.Contains(r.stderr, "passed") {
+				t.Errorf("%s, runner %d: no verdict: %s", name, i, r)
+			}
+		}
+		return res, caches, d
+	}
+	serverArgs := func(i int, cache string) []string {
+		return []string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--server", f.server.URL, "--cache-backend", f.redis.URL(), "--debug", refs[i]}
+	}
+	tokenEnv := []string{"SECSCAN_TOKEN=" + fleetToken}
+	res, caches, d1 := wave("wave 1 through the server", serverArgs, tokenEnv)
+	baseDiff := strings.TrimSpace(mustDocker(t, "image", "inspect", "--format", "{{index .RootFS.Layers 0}}", base).stdout)
+	baseAnalyses := 0
+	for i, r := range res {
+		noLocalDB(t, caches[i], r)
+		if !strings.Contains(r.stderr, "Scanning ") {
+			t.Errorf("wave 1, runner %d: not scanned: %s", i, r)
+		}
+		for _, line := range strings.Split(r.stderr, "\n") {
+			// The engine's debug line for a layer it analysed itself.
+			if strings.Contains(line, "Layer analysed") && strings.Contains(line, `diff_id="`+baseDiff+`"`) {
+				baseAnalyses++
+			}
+		}
+	}
+	blobs := redisKeys(t, f.redis.Addr, "fanal::blob::*")
+	scans := redisKeys(t, f.redis.Addr, "secscan::scan::*")
+	if blobs != runners+1 {
+		t.Errorf("%d analysed layers in Redis, want %d: the shared base once and each image's own layer", blobs, runners+1)
+	}
+	if scans != runners {
+		t.Errorf("%d scans in Redis, want %d", scans, runners)
+	}
+	if baseAnalyses != 1 {
+		t.Errorf("the shared base layer was analysed by %d runners, want 1 (the others wait for its analysis)", baseAnalyses)
+	}
+	t.Logf("wave 1: 0 DB downloads on the runners, %d layer entries in Redis (the base %s once), the base layer analysed by %d of %d runners", blobs, baseDiff[:19], baseAnalyses, runners)
+
+	// Wave 2: new runners (new empty cache folders) find every scan in Redis.
+	res2, caches2, d2 := wave("wave 2 through the server", serverArgs, tokenEnv)
+	for i, r := range res2 {
+		noLocalDB(t, caches2[i], r)
+		if strings.Contains(r.stderr, "Scanning ") || !strings.Contains(r.stderr, "from the Redis cache") || strings.Contains(r.stderr, "Layer analysed") {
+			t.Errorf("wave 2, runner %d: the image was scanned again: %s", i, r)
+		}
+		if _, err := os.Stat(filepath.Join(caches2[i], "image-configs")); err == nil {
+			t.Errorf("wave 2, runner %d: the engine ran (it kept an image record)", i)
+		}
+	}
+	if n := redisKeys(t, f.redis.Addr, "fanal::blob::*"); n != blobs {
+		t.Errorf("wave 2 changed the layer entries: %d, was %d", n, blobs)
+	}
+	noSecret(t, fleetToken, collect(res, res2), caches...)
+
+	// The same 12 runners without the server: each downloads and opens its own DB.
+	for i := 1; i < runners; i += 2 {
+		repo := strings.TrimPrefix(strings.Split(refs[i], ":1")[0], env.Registry+"/")
+		deleteTag(t, repo)
+	}
+	local := func(i int, cache string) []string {
+		return []string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", dbRepo, refs[i]}
+	}
+	res3, caches3, d3 := wave("without the server", local, nil)
+	dbBytes := int64(0)
+	for i := range res3 {
+		if st, err := os.Stat(filepath.Join(caches3[i], "db", "trivy.db")); err == nil {
+			dbBytes += st.Size()
+		} else {
+			t.Errorf("without the server, runner %d has no DB: %s", i, res3[i])
+		}
+	}
+	art := dbArtifactSize(t)
+	t.Logf("FLEET FIGURES (%s, %d runners): through the server: wave 1 %s, wave 2 %s, DB bytes downloaded by runners 0 (the server: 1 x %d); without the server: %s, DB downloaded %d times (%d bytes compressed, %d bytes unpacked)",
+		env.Engine, runners, d1.Round(100*time.Millisecond), d2.Round(100*time.Millisecond), art, d3.Round(100*time.Millisecond), runners, int64(runners)*art, dbBytes)
+}
+
+func collect(rs ...[]result) []string {
+	var out []string
+	for _, r := range rs {
+		for _, x := range r {
+			out = append(out, x.stdout, x.stderr)
+		}
+	}
+	return out
+}
+
+// deleteTag removes repo:1 from the engine's registry (delete is enabled).
+func deleteTag(t *testing.T, repo string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/1", env.Registry, repo), nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	d := resp.Header.Get("Docker-Content-Digest")
+	req, _ = http.NewRequest(http.MethodDelete, fmt.Sprintf("http://%s/v2/%s/manifests/%s", env.Registry, repo, d), nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete %s@%s: %s", repo, d, resp.Status)
+	}
+}
+
+// dbArtifactSize is the size of the fixture DB's layer (what one download fetches).
+func dbArtifactSize(t *testing.T) int64 {
+	t.Helper()
+	repo := strings.TrimPrefix(dbRepo, env.Registry+"/")
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v2/%s/manifests/2", env.Registry, repo), nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct{ Layers []struct{ Size int64 } }
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || len(m.Layers) != 1 {
+		t.Fatalf("DB manifest: %v", err)
+	}
+	return m.Layers[0].Size
+}
+
+func newLoopbackListener() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
