@@ -100,7 +100,7 @@ type gateOptions struct {
 	reports        []string
 	publish        publishOptions
 	attach         attachOptions // --attach, --sign-key (push and build --push; attach.go)
-	fleet          fleetOptions // --server, --cache-backend, ... (fleet.go)
+	fleet          fleetOptions  // --server, --cache-backend, ... (fleet.go)
 	// platform limits scan and push to one platform of a multi-platform image
 	// (os/arch[/variant]; "" for every platform the image holds).
 	platform string
