@@ -178,6 +178,10 @@ func testActionStepsRunAsShell(t *testing.T) {
 	if r.code != 0 || !registryHasTag(t, env.Registry, "e2e/action", "2") {
 		t.Fatalf("a clean image passes and is pushed: %s", r)
 	}
+	// The action attaches the records by default: the pushed tag verifies.
+	if v := docker(t, nil, "secscan", "verify", clean); v.code != 0 || !strings.Contains(r.stderr, "Attached the scan, SBOM and verdict") {
+		t.Fatalf("the action's push must attach its records by default: %s\n%s", r, v)
+	}
 	// The team's policy decides when the workflow sets no threshold: the action must
 	// not impose HIGH over the policy's gate.block.
 	pol := writeFile(t, t.TempDir(), "p.yaml", "gate:\n  block: LOW\n")
