@@ -262,10 +262,17 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 		p.NewOnly = o.newOnly
 	}
 	if o.baseline != "" {
-		// A malformed argument is refused before any scan (a missing file or image is
-		// found out when the baseline is read: gate.baseline-missing decides then).
-		if _, err := baseline.ParseSpec(o.baseline, os.Stat); err != nil {
+		// A malformed argument, or a report file that cannot be read, is refused before
+		// any scan (unless gate.baseline-missing: ignore, which notes it after the scan);
+		// an image baseline is looked for once the image under test is scanned.
+		spec, err := baseline.ParseSpec(o.baseline, os.Stat)
+		if err != nil {
 			return p, "", err
+		}
+		if spec.Kind == baseline.KindFile && p.BaselineMissing != policy.ActionIgnore {
+			if _, err := baseline.ReadFile(spec.Value); err != nil {
+				return p, "", err
+			}
 		}
 	}
 	if p.Mode, err = policy.ParseMode(o.mode); err != nil {
