@@ -34,6 +34,7 @@ func init() {
 		daemonTest{"ServerScanOfAlpine39MatchesGoldenAndPushesNothing", testServerScanOfAlpine39MatchesGolden},
 		daemonTest{"ServerAndRedisFailuresPushNothing", testServerAndRedisFailuresPushNothing},
 		daemonTest{"FleetOf12Runners", testFleetOf12Runners},
+		daemonTest{"RedisCacheWithoutServerIsSharedAndNeverTrustedBlindly", testRedisCacheWithoutServer},
 	)
 }
 
@@ -449,3 +450,128 @@ func dbArtifactSize(t *testing.T) int64 {
 }
 
 func newLoopbackListener() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// testRedisCacheWithoutServer: --cache-backend redis:// alone (every runner keeps its own
+// DB): the analysed layers and the scans are in Redis, so a second runner with the same
+// DB and no layers or scans of its own neither exports nor scans the image; entries that
+// do not parse are scanned again, never trusted.
+func testRedisCacheWithoutServer(t *testing.T) {
+	needTestdata(t)
+	rd, err := testenv.StartRedis(ctxT(t), filepath.Join(t.TempDir(), "redis"), func(f string, a ...any) { t.Logf(f, a...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Stop)
+	ref := env.Registry + "/fleet/redis:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	out := t.TempDir()
+	backend := "redis://:redis-pw-9d1e@" + rd.Addr // Redis ignores a password it was not given... but it must not show
+	run := func(name string) (result, string) {
+		cache := filepath.Join(out, name)
+		// Without a server each runner has its own DB, and a scan is shared between
+		// runners that have the same DB: this one gets it first.
+		if r := docker(t, nil, "secscan", "db", "update", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo); r.code != 0 {
+			t.Fatalf("%s: db update: %s", name, r)
+		}
+		report := filepath.Join(out, name+".json")
+		r := docker(t, nil, "secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", dbRepo,
+			"--cache-backend", backend, "--cache-ttl", "1h", "-f", "json", "-o", report, ref)
+		if r.code != 2 {
+			t.Fatalf("%s: want exit 2 (blocked): %s", name, r)
+		}
+		if got, want := trivyFindings(t, report), goldenFindings(t, "alpine-39.json.golden"); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: findings differ from Trivy's golden:\n got %v\nwant %v", name, got, want)
+		}
+		if registryHasTag(t, env.Registry, "fleet/redis", "39") {
+			t.Fatalf("%s: the blocked image was pushed", name)
+		}
+		return r, cache
+	}
+	r1, c1 := run("runner1")
+	if !strings.Contains(r1.stderr, "Scanning ") {
+		t.Fatalf("runner 1 did not scan: %s", r1)
+	}
+	if _, err := os.Stat(filepath.Join(c1, "fanal")); err == nil {
+		t.Errorf("runner 1 kept its layers in its cache folder, not in Redis")
+	}
+	if n := redisKeys(t, rd.Addr, "fanal::blob::*"); n != 1 {
+		t.Errorf("%d layers in Redis, want 1", n)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: rd.Addr})
+	defer rc.Close()
+	keys, _ := rc.Keys(context.Background(), "secscan::scan::*").Result()
+	if len(keys) != 1 {
+		t.Fatalf("%d scans in Redis, want 1", len(keys))
+	}
+	if ttl, _ := rc.TTL(context.Background(), keys[0]).Result(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("the scan's TTL in Redis is %s, want --cache-ttl 1h", ttl)
+	}
+	r2, c2 := run("runner2")
+	if strings.Contains(r2.stderr, "Scanning ") || !strings.Contains(r2.stderr, "from the Redis cache") {
+		t.Errorf("runner 2 scanned the image again: %s", r2)
+	}
+	if _, err := os.Stat(filepath.Join(c2, "image-configs")); err == nil {
+		t.Errorf("runner 2 started the engine")
+	}
+	// Damaged entries: cut, garbage, a scan of another image.
+	other := strings.Replace(rc.Get(context.Background(), keys[0]).Val(), imageID(t, ref), "sha256:"+strings.Repeat("0", 64), -1)
+	for i, bad := range []string{rc.Get(context.Background(), keys[0]).Val()[:200], "not json", other} {
+		rc.Set(context.Background(), keys[0], bad, 0)
+		r, _ := run(fmt.Sprintf("damaged%d", i))
+		if !strings.Contains(r.stderr, "Scanning ") {
+			t.Errorf("damaged entry %d was trusted: %s", i, r)
+		}
+	}
+	noSecret(t, "redis-pw-9d1e", []string{r1.stdout, r1.stderr, r2.stdout, r2.stderr}, out)
+}
+
+// TestDBMirror: db mirror copies the DB artifact, unchanged, into another repository;
+// a runner then downloads the DB from the mirror and db status names it.
+func TestDBMirror(t *testing.T) {
+	needTestdata(t)
+	mirror := env.Registry + "/mirror/trivy-db"
+	r := docker(t, nil, "secscan", "db", "mirror", "--db-repository", env.Registry+"/nothing-here", "--db-repository", dbRepo, mirror)
+	if r.code != 0 || !strings.Contains(r.stderr, "Mirrored the vulnerability DB "+dbRepo+":2") {
+		t.Fatalf("db mirror: %s", r)
+	}
+	if a, b := regManifestDigest(t, strings.TrimPrefix(dbRepo, env.Registry+"/"), "2"), regManifestDigest(t, "mirror/trivy-db", "2"); a == "" || a != b {
+		t.Fatalf("the mirror's manifest %s differs from the source's %s", b, a)
+	}
+	cache := t.TempDir()
+	if r := docker(t, nil, "secscan", "db", "update", "--no-progress", "--cache-dir", cache, "--db-repository", mirror); r.code != 0 {
+		t.Fatalf("db update from the mirror: %s", r)
+	}
+	st := docker(t, nil, "secscan", "db", "status", "--cache-dir", cache)
+	if !strings.Contains(st.stdout, "Source:        "+mirror+":2") {
+		t.Errorf("db status does not name the mirror: %s", st)
+	}
+	// No source holds the DB; a bad DEST.
+	r = docker(t, nil, "secscan", "db", "mirror", "--db-repository", env.Registry+"/nothing-here", mirror+"-2")
+	if r.code != 1 {
+		t.Fatalf("db mirror from an empty repository: want exit 1: %s", r)
+	}
+	checkOneLineError(t, r, "no DB to mirror")
+	r = docker(t, nil, "secscan", "db", "mirror", "--java-db", "--java-db-repository", dbRepo+":2", mirror+"-java")
+	if r.code != 1 {
+		t.Fatalf("db mirror --java-db of a DB that is not the Java DB: want exit 1: %s", r)
+	}
+	checkOneLineError(t, r, "not Trivy's DB artifact")
+	r = docker(t, nil, "secscan", "db", "mirror", "--db-repository", dbRepo, "https://user:pw-77@"+mirror)
+	if r.code != 1 || strings.Contains(r.stderr, "pw-77") {
+		t.Fatalf("db mirror to a URL: want exit 1 without the password: %s", r)
+	}
+	checkOneLineError(t, r, "not an OCI reference")
+}
+
+// regManifestDigest is the digest the registry gives for repo:tag.
+func regManifestDigest(t *testing.T, repo, tag string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/%s", env.Registry, repo, tag), nil)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Docker-Content-Digest")
+}
