@@ -269,6 +269,16 @@ func testServerAndRedisFailuresPushNothing(t *testing.T) {
 	// And a server that is not there at all.
 	r = f.runner(t, filepath.Join(out, "c6"), nil, "push", mode[0], mode[1], ref)
 	check("server down", r, "does not answer")
+	// ... which on-scan-error: warn lets through, UNSCANNED, as any failed scan.
+	warnPol := filepath.Join(out, "warn.yaml")
+	os.WriteFile(warnPol, []byte("version: 1\ngate:\n  on-scan-error: warn\n"), 0o644)
+	unscanned := env.Registry + "/fleet/unscanned:39"
+	mustDocker(t, "tag", ref, unscanned)
+	r = f.runner(t, filepath.Join(out, "c7"), nil, "push", "--policy", warnPol, unscanned)
+	texts = append(texts, r.stdout, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stderr, "UNSCANNED") || !registryHasTag(t, env.Registry, "fleet/unscanned", "39") {
+		t.Errorf("on-scan-error: warn with the server down should push UNSCANNED: %s", r)
+	}
 	noSecret(t, fleetToken, texts, out)
 	noSecret(t, "hunter2-redis-pw", texts, out)
 }

@@ -137,12 +137,13 @@ func (o *fleetOptions) prepare(ctx context.Context, stderr io.Writer, scansDir s
 			f.close()
 			return nil, err
 		}
-		srv, _, err := engine.CheckServer(ctx, o.server, headers, o.serverFrom)
+		srv, version, err := engine.CheckServer(ctx, o.server, headers, o.serverFrom)
 		if err != nil {
 			f.close()
 			return nil, scanError{err}
 		}
 		f.server = &srv
+		fmt.Fprintf(stderr, "Scanning through the Trivy server %s (Trivy %s, DB updated at %s)\n", engine.MaskURL(srv.URL), version, srv.DB.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	return f, nil
 }
