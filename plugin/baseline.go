@@ -57,9 +57,9 @@ func loadBaseline(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 	case baseline.KindFile:
 		return baseline.ReadFile(spec.Value)
 	case baseline.KindAuto:
-		tagged, ok := img.Named.(reference.NamedTagged)
-		if !ok {
-			return baseline.Baseline{}, fmt.Errorf("--baseline auto compares with the tag scanned as its registry serves it, but %s is not NAME:TAG: give --baseline IMAGE or FILE", img.Input)
+		tagged, err := autoRef(img)
+		if err != nil {
+			return baseline.Baseline{}, err
 		}
 		b, err := remoteBaseline(ctx, dockerCli, tagged.String(), res, opts, scan)
 		if errors.Is(err, baseline.ErrNotFound) {
@@ -90,6 +90,31 @@ func loadBaseline(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 		return b, fmt.Errorf("--baseline %s: %s: give a report file (secscan-json or Trivy's JSON), a local image, or an image in a registry", spec, where)
 	}
 	return b, err
+}
+
+// autoRef is the tag --baseline auto reads from the registry: the tag scanned or pushed
+// (NAME alone is NAME:latest, as for docker push), or for a build the first -t tag (the
+// built image is resolved by ID, and Input names that tag). An image named by ID or
+// digest has no tag to compare with.
+func autoRef(img daemon.Image) (reference.NamedTagged, error) {
+	named := img.Named
+	if named == nil {
+		if n, err := reference.ParseNormalizedNamed(img.Input); err == nil {
+			if _, ok := n.(reference.NamedTagged); ok {
+				named = n
+			}
+		}
+	}
+	if named != nil {
+		if _, digested := named.(reference.Digested); !digested {
+			named = reference.TagNameOnly(named)
+		}
+	}
+	tagged, ok := named.(reference.NamedTagged)
+	if !ok {
+		return nil, fmt.Errorf("--baseline auto compares with the tag scanned as its registry serves it, but %s is not NAME:TAG: give --baseline IMAGE or FILE", img.Input)
+	}
+	return tagged, nil
 }
 
 // localBaseline scans an image of the local store (the platform of --platform, as the

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distribution/reference"
+
 	"github.com/docker-secscan/docker-secscan/internal/baseline"
+	"github.com/docker-secscan/docker-secscan/internal/daemon"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
@@ -215,5 +218,29 @@ func TestBaselineMissingFile(t *testing.T) {
 	// No --baseline: nothing to do.
 	if cmp, notes, err := compareWithBaseline(context.Background(), nil, out.image, out.result, &gateOptions{}, policy.Defaults(), nil); cmp != nil || notes != nil || err != nil {
 		t.Fatalf("no baseline: %v %v %v", cmp, notes, err)
+	}
+}
+
+// --baseline auto reads the tag scanned or pushed; a build's image, resolved by ID, by
+// its first -t tag; an image named by ID or digest has none.
+func TestAutoRef(t *testing.T) {
+	parse := func(s string) reference.Named { n, _ := reference.ParseNormalizedNamed(s); return n }
+	for _, tc := range []struct {
+		img  daemon.Image
+		want string // "" for an error
+	}{
+		{daemon.Image{Input: "registry.example.com/team/app:main", Named: parse("registry.example.com/team/app:main")}, "registry.example.com/team/app:main"},
+		{daemon.Image{Input: "app", Named: parse("app")}, "docker.io/library/app:latest"},
+		{daemon.Image{Input: "registry.example.com/team/app:1", Named: nil}, "registry.example.com/team/app:1"}, // build
+		{daemon.Image{Input: "0123456789ab", Named: nil}, ""},                                                   // an ID prefix
+		{daemon.Image{Input: "app@sha256:" + strings.Repeat("a", 64), Named: parse("app@sha256:" + strings.Repeat("a", 64))}, ""},
+	} {
+		got, err := autoRef(tc.img)
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%s: %v, want an error", tc.img.Input, got)
+		case tc.want != "" && (err != nil || got.String() != tc.want):
+			t.Errorf("%s: %v, %v; want %s", tc.img.Input, got, err, tc.want)
+		}
 	}
 }
