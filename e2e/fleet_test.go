@@ -347,7 +347,7 @@ func testFleetOf12Runners(t *testing.T) {
 	baseAnalyses := 0
 	for i, r := range res {
 		noLocalDB(t, caches[i], r)
-		if !strings.Contains(r.stderr, "Scanning ") {
+		if !strings.Contains(r.stderr, "Scanning "+refs[i]) {
 			t.Errorf("wave 1, runner %d: not scanned: %s", i, r)
 		}
 		for _, line := range strings.Split(r.stderr, "\n") {
@@ -374,7 +374,7 @@ func testFleetOf12Runners(t *testing.T) {
 	res2, caches2, d2 := wave("wave 2 through the server", serverArgs, tokenEnv)
 	for i, r := range res2 {
 		noLocalDB(t, caches2[i], r)
-		if strings.Contains(r.stderr, "Scanning ") || !strings.Contains(r.stderr, "from the Redis cache") || strings.Contains(r.stderr, "Layer analysed") {
+		if strings.Contains(r.stderr, "Scanning "+refs[i]) || !strings.Contains(r.stderr, "from the Redis cache") || strings.Contains(r.stderr, "Layer analysed") {
 			t.Errorf("wave 2, runner %d: the image was scanned again: %s", i, r)
 		}
 		if _, err := os.Stat(filepath.Join(caches2[i], "image-configs")); err == nil {
