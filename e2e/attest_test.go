@@ -24,6 +24,7 @@ func init() {
 		{"AttachedRecordsAreVerified", testAttachedRecordsAreVerified},
 		{"SignedRecordsPassCosign", testSignedRecordsPassCosign},
 		{"AttachToEveryPlatformOfAnIndex", testAttachToEveryPlatformOfAnIndex},
+		{"VerifyRescansTheAttachedSBOMWithTodaysDB", testVerifyRescansTheAttachedSBOMWithTodaysDB},
 	}...)
 }
 
@@ -343,5 +344,37 @@ func testAttachToEveryPlatformOfAnIndex(t *testing.T) {
 	}
 	if r = docker(t, nil, "secscan", "verify", ref); r.code != 0 {
 		t.Fatalf("verify of the amd64 manifest: %s", r)
+	}
+}
+
+// An image gated against an old DB that knew none of its advisories (a case DB with no
+// Alpine 3.9 data; the policy lets an unchecked OS warn) passes; verify --rescan scans
+// the attached SBOM with today's DB (the fixtures, with alpine-39's CRITICAL
+// advisories) and exits 2, without pulling the image.
+func testVerifyRescansTheAttachedSBOMWithTodaysDB(t *testing.T) {
+	needTestdata(t)
+	oldDB := caseDB(t, "nested-oci-index")
+	dir := t.TempDir()
+	pol := filepath.Join(dir, ".secscan.yaml")
+	os.WriteFile(pol, []byte("version: 1\ngate:\n  on-unsupported-os: warn\n"), 0o644)
+	ref := env.Registry + "/e2e/rescan:1"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	r := docker(t, nil, "secscan", "push", "--no-progress", "--skip-db-update", "--cache-dir", oldDB, "--policy", pol, "--attach", "-o", filepath.Join(dir, "r.txt"), ref)
+	if r.code != 0 {
+		t.Fatalf("push against a DB without Alpine 3.9 data (on-unsupported-os: warn): %s", r)
+	}
+	if r = docker(t, nil, "secscan", "verify", ref); r.code != 0 {
+		t.Fatalf("verify of the recorded verdict: %s", r)
+	}
+	// Today's DB: the fixtures (the shared cache holds them once any test scanned).
+	mustDocker(t, "secscan", "db", "update", "--no-progress", "--cache-dir", cacheDir, "--db-repository", dbRepo)
+	r = docker(t, nil, "secscan", "verify", "--rescan", "--policy", pol, "--skip-db-update", "--cache-dir", cacheDir, ref)
+	if r.code != 2 || !strings.Contains(r.stdout, "attached SBOM with today's DB") || !strings.Contains(r.stdout, "today's DB (updated") {
+		t.Fatalf("verify --rescan must find alpine-39's advisories in the attached SBOM: %s", r)
+	}
+	// The scan looked at packages: the same SBOM against the old DB passes.
+	r = docker(t, nil, "secscan", "verify", "--rescan", "--policy", pol, "--skip-db-update", "--cache-dir", oldDB, ref)
+	if r.code != 0 {
+		t.Fatalf("verify --rescan against the DB the gate used: %s", r)
 	}
 }

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,8 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-secscan/docker-secscan/internal/attest"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/registry"
+	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
 type verifyOptions struct {
@@ -23,6 +24,8 @@ type verifyOptions struct {
 	policyFile string
 	format     string
 	insecure   bool
+	rescan     bool
+	db         dbOptions
 }
 
 func newVerifyCommand(dockerCli command.Cli) *cobra.Command {
@@ -38,6 +41,7 @@ policy with --policy. Reads the registry only, with the docker config's credenti
 Examples:
   docker secscan verify registry.example.com/team/app:1.4.2
   docker secscan verify --key cosign.pub --max-age 168h registry.example.com/team/app@sha256:...
+  docker secscan verify --rescan registry.example.com/team/app:1.4.2   # today's DB on the attached SBOM
 
 Exit codes:
   0    every record says the gate passed (or passed with warnings)
@@ -53,6 +57,8 @@ Exit codes:
 	fs.DurationVar(&opts.maxAge, "max-age", 0, "Oldest acceptable record, e.g. 168h (default: any age)")
 	fs.StringVar(&opts.policyFile, "policy", "", "Judge the recorded findings again under this policy file (today's policy)")
 	fs.StringVarP(&opts.format, "format", "f", "table", "Output: table or json")
+	fs.BoolVar(&opts.rescan, "rescan", false, "Also scan the attached SBOM with today's vulnerability DB (no image pull) and judge it under --policy (default: the policy file found as push finds it, else the defaults)")
+	opts.db.addFlags(fs)
 	fs.BoolVar(&opts.insecure, "insecure-registry", false, "Reach the registry over plain HTTP (as the daemon's insecure-registries; 127.0.0.1 and localhost are plain HTTP anyway)")
 	return cmd
 }
@@ -90,6 +96,11 @@ func runVerify(cmd *cobra.Command, dockerCli command.Cli, input string, opts *ve
 			return failed(fmt.Errorf("--policy: %v", err))
 		}
 		copts.Policy = &p
+	}
+	if opts.rescan {
+		if err := opts.prepareRescan(cmd, dockerCli, &copts); err != nil {
+			return failed(err)
+		}
 	}
 	ref, err := name.ParseReference(named.String(), registry.NameOptions(opts.insecure)...)
 	if err != nil {
@@ -130,7 +141,10 @@ func runVerify(cmd *cobra.Command, dockerCli command.Cli, input string, opts *ve
 				fmt.Fprintf(dockerCli.Out(), "    note: %s\n", n)
 			}
 			if c.Rejudged != "" {
-				fmt.Fprintf(dockerCli.Out(), "    under %s today: %s\n", opts.policyFile, c.RejudgedSummary)
+				fmt.Fprintf(dockerCli.Out(), "    recorded findings under %s today: %s\n", copts.Policy.Source, c.RejudgedSummary)
+			}
+			if c.Rescanned != "" {
+				fmt.Fprintf(dockerCli.Out(), "    attached SBOM with today's DB (updated %s): %s\n", c.RescanDB.UTC().Format(time.DateOnly), c.RescanSummary)
 			}
 		}
 	}
@@ -138,16 +152,52 @@ func runVerify(cmd *cobra.Command, dockerCli command.Cli, input string, opts *ve
 	case attest.OutcomePassed:
 		return nil
 	case attest.OutcomeBlocked:
-		return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + rep.Reference + ": the attached verdict does not pass"}
+		return cli.StatusError{StatusCode: ExitBlocked, Status: "docker secscan: " + rep.Reference + " does not pass: " + firstOf(rep.Checks, attest.OutcomeBlocked)}
 	}
-	return cli.StatusError{StatusCode: ExitFailed, Status: "docker secscan: " + rep.Reference + ": " + firstInvalid(rep.Checks).Error()}
+	return cli.StatusError{StatusCode: ExitFailed, Status: "docker secscan: " + rep.Reference + ": " + firstOf(rep.Checks, attest.OutcomeInvalid)}
 }
 
-func firstInvalid(checks []attest.Check) error {
+// firstOf is the reason of the first check with that outcome (and its platform).
+func firstOf(checks []attest.Check, outcome string) string {
 	for _, c := range checks {
-		if c.Outcome == attest.OutcomeInvalid {
-			return errors.New(c.Reason)
+		if c.Outcome == outcome {
+			if c.Platform != "" {
+				return c.Reason + " (" + c.Platform + ")"
+			}
+			return c.Reason
 		}
 	}
-	return errors.New("no verdict record")
+	return "no verdict record"
+}
+
+// prepareRescan sets up --rescan: the policy to judge with (--policy, else the policy
+// file push would find, else the defaults), and the engine's SBOM scan with the DB
+// flags (downloading the DB as a scan would, unless --skip-db-update).
+func (o *verifyOptions) prepareRescan(cmd *cobra.Command, dockerCli command.Cli, copts *attest.CheckOptions) error {
+	if copts.Policy == nil {
+		p, _, err := loadDBPolicy("")
+		if err != nil {
+			return err
+		}
+		copts.Policy = &p
+	}
+	if err := o.db.resolveRepositories(cmd.Flags(), *copts.Policy, copts.Policy.Source); err != nil {
+		return err
+	}
+	if err := o.db.validate(); err != nil {
+		return err
+	}
+	eng, err := newEngine(dockerCli)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	copts.Rescan = func(sbom []byte, name string) (report.Scan, error) {
+		res, err := eng.ScanSBOM(ctx, engine.SBOMScanRequest{DB: o.db.scannerDB(), Name: name, SBOM: sbom})
+		if err != nil {
+			return report.Scan{}, err
+		}
+		return res.Scan, nil
+	}
+	return nil
 }

@@ -113,6 +113,12 @@ func run() int {
 			return fail(err, "")
 		}
 		out, err = scanner.ImportDB(ctx, req.CacheDir, req.Path, req.JavaDB)
+	case engine.CmdScanSBOM:
+		var req engine.SBOMScanRequest
+		if err := decode(in, &req); err != nil {
+			return fail(err, "")
+		}
+		out, err = scanSBOM(ctx, req)
 	case engine.CmdDBStatus:
 		var req engine.DBStatusRequest
 		if err := decode(in, &req); err != nil {

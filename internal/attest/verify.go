@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/docker-secscan/docker-secscan/internal/policy"
+	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
 // Outcomes of a check (Check.Outcome), worst last.
@@ -31,6 +32,10 @@ type CheckOptions struct {
 	MaxAge time.Duration
 	// Policy, when set, judges the recorded findings again (today's policy).
 	Policy *policy.Policy
+	// Rescan, when set, finds the vulnerabilities of the attached SBOM (CycloneDX) with
+	// today's DB (the engine's SBOM scan); Policy then judges them. name is the image
+	// reference the record names.
+	Rescan func(sbom []byte, name string) (report.Scan, error)
 	Now    time.Time
 }
 
@@ -48,9 +53,14 @@ type Check struct {
 	Verified bool     `json:"verified"` // its signature was checked with the key given
 	// Rejudged is the verdict of today's policy on the recorded findings ("" when no
 	// policy was given), and Summary that policy's summary.
-	Rejudged        string   `json:"rejudged,omitempty"`
-	RejudgedSummary string   `json:"rejudgedSummary,omitempty"`
-	Notes           []string `json:"notes,omitempty"`
+	Rejudged        string `json:"rejudged,omitempty"`
+	RejudgedSummary string `json:"rejudgedSummary,omitempty"`
+	// Rescanned is the verdict of today's policy on the attached SBOM's packages
+	// scanned with today's DB (RescanDB: that DB's update time); "" when not asked.
+	Rescanned     string    `json:"rescanned,omitempty"`
+	RescanSummary string    `json:"rescanSummary,omitempty"`
+	RescanDB      time.Time `json:"rescanDB,omitzero"`
+	Notes         []string  `json:"notes,omitempty"`
 }
 
 // Subjects resolves ref (name:tag or name@digest) to the digests whose records a
@@ -163,7 +173,42 @@ func CheckDigest(repo name.Repository, t Target, opts CheckOptions, ropts ...rem
 			c.Outcome, c.Reason = OutcomeBlocked, "today's policy ("+opts.Policy.Source+") would block it: "+pv.Summary
 		}
 	}
+	if opts.Rescan != nil && opts.Policy != nil && c.Outcome != OutcomeInvalid {
+		if err := rescan(&c, subject, v, opts, ropts); err != nil {
+			return c, err
+		}
+	}
 	return c, nil
+}
+
+// rescan scans the newest usable SBOM record of subject with today's DB and judges
+// its findings under opts.Policy; no usable SBOM record makes the check invalid.
+func rescan(c *Check, subject name.Digest, v Verdict, opts CheckOptions, ropts []remote.Option) error {
+	recs, err := Find(subject, PredicateCycloneDX, opts.Key, ropts...)
+	if err != nil {
+		return err
+	}
+	var sbom []byte
+	for _, r := range recs {
+		if r.Err == nil {
+			sbom = r.Statement.Predicate
+			break
+		}
+	}
+	if sbom == nil {
+		c.Outcome, c.Reason = OutcomeInvalid, "no usable SBOM record to scan with today's DB"
+		return nil
+	}
+	scan, err := opts.Rescan(sbom, v.Image.Reference)
+	if err != nil {
+		return fmt.Errorf("scan the attached SBOM of %s with today's DB: %v", subject, err)
+	}
+	pv := opts.Policy.Evaluate(scan, opts.Now)
+	c.Rescanned, c.RescanSummary, c.RescanDB = VerdictName(pv), pv.Summary, scan.DB.UpdatedAt
+	if c.Rescanned == VerdictBlocked && c.Outcome == OutcomePassed {
+		c.Outcome, c.Reason = OutcomeBlocked, fmt.Sprintf("today's DB (updated %s) finds what %s blocks: %s", scan.DB.UpdatedAt.UTC().Format(time.DateOnly), opts.Policy.Source, pv.Summary)
+	}
+	return nil
 }
 
 func age(d time.Duration) string {
@@ -189,8 +234,8 @@ func Worst(checks []Check) string {
 	return w
 }
 
-// Describe is one line about c for people: the digest, the outcome, who gated it and
-// when, the CI run, the policy and the counts.
+// Describe says what c found, for people: the digest and the outcome on the first line,
+// then (indented) who gated it and when, the CI run, the policy, the DB and the counts.
 func (c Check) Describe() string {
 	var b strings.Builder
 	short := c.Digest
@@ -212,20 +257,23 @@ func (c Check) Describe() string {
 				who += " in " + v.CI.Repository
 			}
 		}
-		fmt.Fprintf(&b, "; gated %s by %s", v.GatedAt.UTC().Format("2006-01-02 15:04 UTC"), who)
+		fmt.Fprintf(&b, "\n    gated %s by %s", v.GatedAt.UTC().Format("2006-01-02 15:04 UTC"), who)
 		if v.CI.RunURL != "" {
 			fmt.Fprintf(&b, " (%s)", v.CI.RunURL)
 		}
-		fmt.Fprintf(&b, " with docker secscan %s, %s; policy %s (%s, block %s, mode %s); DB of %s; %d findings: %d blocking, %d warning, %d excepted",
-			v.Tool.Version, v.Scanner, shortDigest(v.Policy.Digest), v.Policy.Source, v.Policy.Block, v.Policy.Mode, v.DB.UpdatedAt.UTC().Format(time.DateOnly),
-			v.Counts.Total, v.Counts.Blocking, v.Counts.Warning, v.Counts.Excepted)
+		if v.CI.CommitSHA != "" {
+			fmt.Fprintf(&b, ", commit %s", v.CI.CommitSHA)
+		}
+		fmt.Fprintf(&b, ", with docker secscan %s and %s", v.Tool.Version, v.Scanner)
+		fmt.Fprintf(&b, "\n    policy %s (%s: block %s, mode %s), DB of %s", shortDigest(v.Policy.Digest), v.Policy.Source, v.Policy.Block, v.Policy.Mode, v.DB.UpdatedAt.UTC().Format(time.DateOnly))
+		fmt.Fprintf(&b, "\n    %d findings: %d blocking, %d warning, %d excepted; %s", v.Counts.Total, v.Counts.Blocking, v.Counts.Warning, v.Counts.Excepted, v.Summary)
 		switch {
 		case c.Verified:
-			b.WriteString("; signature verified")
+			b.WriteString("\n    signature verified with the given key")
 		case c.Signed:
-			b.WriteString("; signed (not checked: no --key)")
+			b.WriteString("\n    signed (not checked: give --key)")
 		default:
-			b.WriteString("; not signed")
+			b.WriteString("\n    not signed")
 		}
 	}
 	return b.String()
