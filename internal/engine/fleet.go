@@ -377,3 +377,12 @@ func parseCachedScan(b []byte, imageID string) (ScanResponse, bool) {
 	}
 	return r, true
 }
+
+// quietRedis drops go-redis's own log lines (a failed dial is printed on stderr before
+// the error returns): what matters is said in the one-line error, and nothing go-redis
+// prints can leak a backend's credentials.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietRedis{}) }

@@ -96,6 +96,14 @@ func (c *layerClaims) take(ctx context.Context, name string, done func() (string
 	if c == nil {
 		return "", false
 	}
+	c.mu.Lock()
+	mine := c.held[name]
+	c.mu.Unlock()
+	if mine {
+		// The same layer again in this archive (another compression of it in another
+		// platform's manifest): analysed here again, as without claims.
+		return "", false
+	}
 	deadline := time.Now().Add(claimMaxWait)
 	waited := false
 	for {
