@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +51,12 @@ type fleetEnv struct {
 
 func startFleet(t *testing.T) *fleetEnv {
 	t.Helper()
+	return startFleetWith(t, dbRepo)
+}
+
+// startFleetWith starts the fleet's server with the DB in repository db.
+func startFleetWith(t *testing.T, db string) *fleetEnv {
+	t.Helper()
 	needTestdata(t)
 	logf := func(f string, a ...any) { t.Logf(f, a...) }
 	trivy, err := testenv.TrivyCLI(logf)
@@ -66,7 +74,7 @@ func startFleet(t *testing.T) *fleetEnv {
 	}
 	t.Cleanup(rd.Stop)
 	t0 := time.Now()
-	srv, err := testenv.StartTrivyServer(ctx, trivy, filepath.Join(dir, "server"), rd.URL(), fleetToken, dbRepo)
+	srv, err := testenv.StartTrivyServer(ctx, trivy, filepath.Join(dir, "server"), rd.URL(), fleetToken, db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +297,13 @@ func testServerAndRedisFailuresPushNothing(t *testing.T) {
 // server, each with its own DB, are measured for comparison.
 func testFleetOf12Runners(t *testing.T) {
 	const runners = 12
-	f := startFleet(t)
+	// SECSCAN_FLEET_DB_MB=80 pads the DB artifact to about the size of Trivy's real DB
+	// (for measuring by hand: the fixture DB is 27 KB).
+	db := dbRepo
+	if mb, _ := strconv.Atoi(os.Getenv("SECSCAN_FLEET_DB_MB")); mb > 0 {
+		db = publishPaddedDB(t, mb)
+	}
+	f := startFleetWith(t, db)
 	base := env.Registry + "/fleet/base:39"
 	loadImage(t, "images/alpine-39.tar.gz", base)
 	ctxDir := t.TempDir()
@@ -392,7 +406,7 @@ func testFleetOf12Runners(t *testing.T) {
 		deleteTag(t, repo)
 	}
 	local := func(i int, cache string) []string {
-		return []string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", dbRepo, refs[i]}
+		return []string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", db, refs[i]}
 	}
 	res3, caches3, d3 := wave("without the server", local, nil)
 	dbBytes := int64(0)
@@ -403,7 +417,7 @@ func testFleetOf12Runners(t *testing.T) {
 			t.Errorf("without the server, runner %d has no DB: %s", i, res3[i])
 		}
 	}
-	art := dbArtifactSize(t)
+	art := dbArtifactSize(t, db)
 	t.Logf("FLEET FIGURES (%s, %d runners): through the server: wave 1 %s, wave 2 %s, DB bytes downloaded by runners 0 (the server: 1 x %d); without the server: %s, DB downloaded %d times (%d bytes compressed, %d bytes unpacked)",
 		env.Engine, runners, d1.Round(100*time.Millisecond), d2.Round(100*time.Millisecond), art, d3.Round(100*time.Millisecond), runners, int64(runners)*art, dbBytes)
 }
@@ -442,9 +456,9 @@ func deleteTag(t *testing.T, repo string) {
 }
 
 // dbArtifactSize is the size of the fixture DB's layer (what one download fetches).
-func dbArtifactSize(t *testing.T) int64 {
+func dbArtifactSize(t *testing.T, db string) int64 {
 	t.Helper()
-	repo := strings.TrimPrefix(dbRepo, env.Registry+"/")
+	repo := strings.TrimPrefix(db, env.Registry+"/")
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v2/%s/manifests/2", env.Registry, repo), nil)
 	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
 	resp, err := http.DefaultClient.Do(req)
@@ -584,4 +598,30 @@ func regManifestDigest(t *testing.T, repo, tag string) string {
 	}
 	resp.Body.Close()
 	return resp.Header.Get("Docker-Content-Digest")
+}
+
+// publishPaddedDB publishes the fixture DB with mb MiB of random bytes beside it in the
+// artifact (as big as Trivy's real DB, for measuring downloads) and returns its repository.
+func publishPaddedDB(t *testing.T, mb int) string {
+	t.Helper()
+	dir := t.TempDir()
+	fixtures, _ := filepath.Glob(filepath.Join(testdata, "trivy-db-fixtures", "*.yaml"))
+	now := time.Now()
+	if err := testenv.BuildDB(dir, fixtures, now, now.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	pad := make([]byte, mb<<20)
+	rand.Read(pad)
+	if err := os.WriteFile(filepath.Join(dir, "padding.bin"), pad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layer, err := testenv.DBArchive(dir, "trivy.db", "metadata.json", "padding.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := env.Registry + "/trivy-db-padded"
+	if err := testenv.PushDBArtifact(ctxT(t), repo+":2", layer); err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }
