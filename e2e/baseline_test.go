@@ -6,9 +6,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +20,7 @@ func init() {
 		daemonTest{"BaselineNewOnlyBlocksWhatTheChangeAdded", testBaselineNewOnlyBlocksWhatTheChangeAdded},
 		daemonTest{"BaselineAutoComparesWithTheRegistry", testBaselineAutoComparesWithTheRegistry},
 		daemonTest{"BaselineThatCannotBeReadFailsClosed", testBaselineThatCannotBeReadFailsClosed},
+		daemonTest{"BaselineFromAMultiPlatformIndexInTheRegistry", testBaselineFromAMultiPlatformIndexInTheRegistry},
 	)
 }
 
@@ -319,7 +318,7 @@ func testBaselineAutoComparesWithTheRegistry(t *testing.T) {
 	deployed := env.Registry + "/e2e/baseline:deployed"
 	mustDocker(t, "tag", b, deployed)
 	mustDocker(t, "push", deployed)
-	deployedDigest := manifestDigest(t, "e2e/baseline", "deployed")
+	deployedDigest := registryTagDigest(t, env.Registry, "e2e/baseline", "deployed")
 
 	// The change (c) is tagged as the deployed tag and pushed with --baseline auto.
 	mustDocker(t, "tag", c, deployed)
@@ -338,7 +337,7 @@ func testBaselineAutoComparesWithTheRegistry(t *testing.T) {
 	if got := imageID(t, deployed); got != cID {
 		t.Fatalf("the local tag moved to %s (the image under test is %s): the baseline must not be pulled through the daemon", got, cID)
 	}
-	if got := manifestDigest(t, "e2e/baseline", "deployed"); got != deployedDigest {
+	if got := registryTagDigest(t, env.Registry, "e2e/baseline", "deployed"); got != deployedDigest {
 		t.Fatalf("the registry's tag changed to %s although the push was blocked", got)
 	}
 	// A second run takes the baseline's scan from the cache (same digest, same DB).
@@ -362,23 +361,6 @@ func testBaselineAutoComparesWithTheRegistry(t *testing.T) {
 	if r.code != 0 || !registryHasTag(t, env.Registry, "e2e/baseline", "first") || !strings.Contains(r.stderr, "note: no baseline: --baseline auto:") {
 		t.Fatalf("first push with baseline-missing: ignore: %s", r)
 	}
-}
-
-// manifestDigest is the digest the registry serves for repo:tag.
-func manifestDigest(t *testing.T, repo, tag string) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/%s", env.Registry, repo, tag), nil)
-	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("registry: %v", err)
-	}
-	resp.Body.Close()
-	d := resp.Header.Get("Docker-Content-Digest")
-	if resp.StatusCode != http.StatusOK || d == "" {
-		t.Fatalf("registry: %s:%s answered %s without a digest", repo, tag, resp.Status)
-	}
-	return d
 }
 
 // testBaselineThatCannotBeReadFailsClosed (issue 14): a missing or corrupt baseline
@@ -417,5 +399,67 @@ func testBaselineThatCannotBeReadFailsClosed(t *testing.T) {
 	// A malformed argument is refused before anything is scanned.
 	if r := secscan(t, "scan", "--baseline", "Not An Image", b); r.code != 1 || strings.Contains(r.stderr, "Scanning") {
 		t.Fatalf("malformed --baseline: %s", r)
+	}
+}
+
+// testBaselineFromAMultiPlatformIndexInTheRegistry (issue 14, Docker 29): a two-platform
+// image pushed as an index is the baseline of the same image rebuilt: its platform images
+// are read from the registry (not the local store) and scanned through the engine from
+// the index, every finding is unchanged; with --platform only that platform is read; and
+// `build --baseline auto` compares the build with its -t tag in the registry.
+func testBaselineFromAMultiPlatformIndexInTheRegistry(t *testing.T) {
+	needTestdata(t)
+	needBuildKitStore(t)
+	cache := caseDB(t, "nested-oci-index")
+	ctxDir := twoPlatformContext(t)
+	deployed := env.Registry + "/e2e/blmulti:deployed"
+	if r := docker(t, nil, "build", "-q", "--platform", "linux/amd64,linux/arm64", "-t", deployed, ctxDir); r.code != 0 {
+		t.Fatalf("two-platform build: %s", r)
+	}
+	mustDocker(t, "push", deployed)
+	index := registryTagDigest(t, env.Registry, "e2e/blmulti", "deployed")
+	local := env.Registry + "/e2e/blmulti:local"
+	mustDocker(t, "tag", deployed, local)
+	args := func(more ...string) []string {
+		return append([]string{"secscan", "scan", "--no-progress", "--skip-db-update", "--cache-dir", cache}, more...)
+	}
+	report := filepath.Join(t.TempDir(), "r.json")
+	r := docker(t, nil, args("--baseline", "registry:"+deployed, "-f", "secscan-json", "-o", report, local)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "Scanning the baseline "+deployed+" ("+index[:19]+", from the registry)") {
+		t.Fatalf("scan against the registry's index: %s", r)
+	}
+	rep := readBaselineReport(t, report)
+	bl := rep.Verdict.Baseline
+	if bl == nil || bl.New != 0 || bl.Fixed != 0 || bl.Unchanged != len(rep.Findings) || !strings.Contains(bl.Source, "from the registry") || !strings.Contains(bl.Source, index[:19]) {
+		t.Fatalf("the same image against its pushed index: %+v\n%s", bl, r)
+	}
+	vulns := 0
+	for _, f := range rep.Findings {
+		if strings.HasPrefix(f.Finding.VulnerabilityID, "CVE-2099-0801") {
+			vulns++
+		}
+	}
+	if vulns != 3 {
+		t.Fatalf("arm64's three findings should be there (unchanged): %v", rep.changes())
+	}
+
+	// --platform linux/amd64: the clean platform against the index's amd64 image only;
+	// its findings (none of arm64's) stay unchanged and arm64's are not "fixed".
+	r = docker(t, nil, args("--platform", "linux/amd64", "--baseline", "registry:"+deployed, "-f", "secscan-json", "-o", report, local)...)
+	if r.code != 0 {
+		t.Fatalf("--platform linux/amd64: %s", r)
+	}
+	if bl := readBaselineReport(t, report).Verdict.Baseline; bl == nil || bl.New != 0 || bl.Fixed != 0 {
+		t.Fatalf("--platform linux/amd64 against the index: %+v\n%s", bl, r)
+	}
+
+	// build --baseline auto: the rebuilt image against its tag in the registry.
+	r = docker(t, nil, "secscan", "build", "--no-progress", "--skip-db-update", "--cache-dir", cache, "--baseline", "auto", "--new-only", "--report", "secscan-json="+report,
+		"--platform", "linux/amd64,linux/arm64", "-t", deployed, ctxDir)
+	if bl := readBaselineReport(t, report).Verdict.Baseline; bl == nil || bl.New != 0 || !strings.Contains(bl.Source, "e2e/blmulti:deployed") {
+		t.Fatalf("build --baseline auto: %+v\n%s", bl, r)
+	}
+	if r.code != 0 {
+		t.Fatalf("build --baseline auto --new-only of an image whose findings are all in the deployed one passes: %s", r)
 	}
 }

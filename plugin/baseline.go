@@ -70,7 +70,7 @@ func loadBaseline(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 	if spec.Where != baseline.WhereRegistry {
 		local, err := daemon.Resolve(ctx, dockerCli.Client(), spec.Value)
 		if err == nil {
-			return localBaseline(ctx, dockerCli, local, opts, scan)
+			return localBaseline(ctx, dockerCli, local, res, opts, scan)
 		}
 		if spec.Where == baseline.WhereLocal {
 			return baseline.Baseline{}, fmt.Errorf("--baseline %s: %v", spec, baselineErr(err))
@@ -119,18 +119,35 @@ func autoRef(img daemon.Image) (reference.NamedTagged, error) {
 
 // localBaseline scans an image of the local store (the platform of --platform, as the
 // image under test).
-func localBaseline(ctx context.Context, dockerCli command.Cli, img daemon.Image, opts *gateOptions, scan baselineScan) (baseline.Baseline, error) {
+func localBaseline(ctx context.Context, dockerCli command.Cli, img daemon.Image, res *engine.Result, opts *gateOptions, scan baselineScan) (baseline.Baseline, error) {
 	req := engine.ScanRequest{Image: engine.Image{Reference: img.Input, ID: img.ID, Platform: opts.platform, DiffIDs: img.DiffIDs,
 		DiffIDsComplete: img.DiffIDsComplete && opts.platform == "", Available: img.Available, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests}}
 	export := func(ctx context.Context) (io.ReadCloser, error) {
 		return daemon.Export(ctx, dockerCli.Client(), img.ID)
 	}
 	label := fmt.Sprintf("the baseline %s (%s)", img.Input, shortID(img.ID))
-	res, err := scan(req, export, label)
+	out, err := scan(req, export, label)
 	if err != nil {
 		return baseline.Baseline{}, fmt.Errorf("--baseline %s: the scan of the baseline image failed: %v", img.Input, baselineErr(err))
 	}
-	return baseline.FromScan(fmt.Sprintf("%s (%s, local image)", img.Input, shortID(img.ID)), res.Scan), nil
+	// Only the platforms of the image under test count (a multi-platform baseline's
+	// other platforms are not "fixed" in a single-platform image).
+	b := baseline.FromScan(fmt.Sprintf("%s (%s, local image)", img.Input, shortID(img.ID)), out.Scan)
+	b.Findings = baseline.OnPlatforms(b.Findings, scannedPlatforms(res, opts))
+	return b, nil
+}
+
+// scannedPlatforms are the platforms scanned of the image under test (--platform, else
+// those of its scan), which a baseline image is read and compared for.
+func scannedPlatforms(res *engine.Result, opts *gateOptions) []string {
+	if opts.platform != "" {
+		return []string{opts.platform}
+	}
+	var out []string
+	for _, p := range res.Scan.Image.Platforms {
+		out = append(out, p.Platform)
+	}
+	return out
 }
 
 // remoteBaseline reads ref as its registry serves it now (credentials from the docker
@@ -153,15 +170,7 @@ func remoteBaseline(ctx context.Context, dockerCli command.Cli, ref string, res 
 	if ac, err := dockerCli.ConfigFile().GetAuthConfig(authKey); err == nil && (ac.Username != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "") {
 		acc.Auth = authn.FromConfig(authn.AuthConfig{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken})
 	}
-	var platforms []string
-	if opts.platform != "" {
-		platforms = []string{opts.platform}
-	} else {
-		for _, p := range res.Scan.Image.Platforms {
-			platforms = append(platforms, p.Platform)
-		}
-	}
-	r, err := baseline.FetchRemote(ctx, ref, acc, platforms)
+	r, err := baseline.FetchRemote(ctx, ref, acc, scannedPlatforms(res, opts))
 	if err != nil {
 		if errors.Is(err, baseline.ErrNotFound) {
 			return baseline.Baseline{}, err
@@ -178,13 +187,23 @@ func remoteBaseline(ctx context.Context, dockerCli command.Cli, ref string, res 
 	req := engine.ScanRequest{Image: engine.Image{Reference: reference.FamiliarString(named), ID: r.Digest, DiffIDs: r.DiffIDs,
 		DiffIDsComplete: len(r.Manifests) == 1, RepoDigests: []string{named.Name() + "@" + r.Digest}}}
 	if r.Digest != r.Manifests[0] {
-		req.Image.Available = r.Manifests // an index: the platform images in the archive
+		// An index: the platform images in the archive; one of several is named, as
+		// --platform does, so that a record of the index the engine kept from an earlier
+		// scan of more platforms is not scanned whole.
+		req.Image.Available = r.Manifests
+		if len(r.Manifests) == 1 {
+			req.Image.Platform = r.Platforms[0]
+		}
 	}
 	out, err := scan(req, func(ctx context.Context) (io.ReadCloser, error) { return r.Archive(ctx), nil }, "the baseline "+shown)
 	if err != nil {
 		return baseline.Baseline{}, fmt.Errorf("--baseline %s: the scan of the baseline image failed: %v", reference.FamiliarString(named), baselineErr(err))
 	}
-	return baseline.FromScan(shown, out.Scan), nil
+	// Only the platforms chosen count: a platform the image under test does not have
+	// is not "fixed" in it.
+	b := baseline.FromScan(shown, out.Scan)
+	b.Findings = baseline.OnPlatforms(b.Findings, r.Platforms)
+	return b, nil
 }
 
 // baselineErr is err on one line.

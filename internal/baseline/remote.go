@@ -286,6 +286,22 @@ func samePlatform(a, b string) bool {
 	return len(pa) < 3 || len(pb) < 3 || pa[2] == pb[2]
 }
 
+// OnPlatforms keeps the findings of the given platforms (os/arch[/variant], a variant
+// compared only when both name one) and those that name no platform (a single-platform
+// scan's); no platforms keeps them all.
+func OnPlatforms(fs []report.Finding, platforms []string) []report.Finding {
+	if len(platforms) == 0 {
+		return fs
+	}
+	out := make([]report.Finding, 0, len(fs))
+	for _, f := range fs {
+		if f.Platform == "" || slices.ContainsFunc(platforms, func(p string) bool { return samePlatform(p, f.Platform) }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // FromScan is a baseline made of a scan's findings.
 func FromScan(source string, s report.Scan) Baseline {
 	return Baseline{Source: source, Findings: s.Findings}

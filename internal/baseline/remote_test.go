@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/docker-secscan/docker-secscan/internal/report"
 )
 
 func platformImage(t *testing.T, arch string) v1.Image {
@@ -141,5 +143,16 @@ func TestSamePlatform(t *testing.T) {
 		if got := samePlatform(c.a, c.b); got != c.want {
 			t.Errorf("samePlatform(%q, %q) = %v", c.a, c.b, got)
 		}
+	}
+}
+
+func TestOnPlatforms(t *testing.T) {
+	fs := []report.Finding{{VulnerabilityID: "A", Platform: "linux/amd64"}, {VulnerabilityID: "B", Platform: "linux/arm64/v8"}, {VulnerabilityID: "C"}}
+	var got []string
+	for _, f := range OnPlatforms(fs, []string{"linux/arm64"}) {
+		got = append(got, f.VulnerabilityID)
+	}
+	if !slices.Equal(got, []string{"B", "C"}) {
+		t.Fatalf("OnPlatforms = %v, want B (arm64/v8 is arm64) and C (no platform)", got)
 	}
 }
