@@ -406,11 +406,13 @@ func testFleetOf12Runners(t *testing.T) {
 		deleteTag(t, repo)
 	}
 	local := func(i int, cache string) []string {
-		return []string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", db, refs[i]}
+		return []string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", db, "--debug", refs[i]}
 	}
 	res3, caches3, d3 := wave("without the server", local, nil)
 	dbBytes := int64(0)
+	localAnalyses := 0
 	for i := range res3 {
+		localAnalyses += strings.Count(res3[i].stderr, "\tLayer analysed\t")
 		if st, err := os.Stat(filepath.Join(caches3[i], "db", "trivy.db")); err == nil {
 			dbBytes += st.Size()
 		} else {
@@ -418,8 +420,12 @@ func testFleetOf12Runners(t *testing.T) {
 		}
 	}
 	art := dbArtifactSize(t, db)
-	t.Logf("FLEET FIGURES (%s, %d runners): through the server: wave 1 %s, wave 2 %s, DB bytes downloaded by runners 0 (the server: 1 x %d); without the server: %s, DB downloaded %d times (%d bytes compressed, %d bytes unpacked)",
-		env.Engine, runners, d1.Round(100*time.Millisecond), d2.Round(100*time.Millisecond), art, d3.Round(100*time.Millisecond), runners, int64(runners)*art, dbBytes)
+	serverAnalyses := 0
+	for _, r := range res {
+		serverAnalyses += strings.Count(r.stderr, "\tLayer analysed\t")
+	}
+	t.Logf("FLEET FIGURES (%s, %d runners): through the server: wave 1 %s (%d layer analyses), wave 2 %s (0), DB bytes downloaded by runners 0 (the server: 1 x %d); without the server: %s (%d layer analyses), DB downloaded %d times (%d bytes, trivy.db %d bytes on each runner)",
+		env.Engine, runners, d1.Round(100*time.Millisecond), serverAnalyses, d2.Round(100*time.Millisecond), art, d3.Round(100*time.Millisecond), localAnalyses, runners, int64(runners)*art, dbBytes/runners)
 }
 
 func collect(rs ...[]result) []string {
