@@ -170,7 +170,14 @@ func remoteBaseline(ctx context.Context, dockerCli command.Cli, ref string, res 
 	if ac, err := dockerCli.ConfigFile().GetAuthConfig(authKey); err == nil && (ac.Username != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "") {
 		acc.Auth = authn.FromConfig(authn.AuthConfig{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken})
 	}
-	r, err := baseline.FetchRemote(ctx, ref, acc, scannedPlatforms(res, opts))
+	return registryBaseline(ctx, named, acc, scannedPlatforms(res, opts), scan)
+}
+
+// registryBaseline is remoteBaseline once the registry's access is known: the image
+// named as the registry serves it now, for these platforms; its attached scan record
+// when there is one (baseline.AttachedRecord), else its scan.
+func registryBaseline(ctx context.Context, named reference.Named, acc baseline.Access, platforms []string, scan baselineScan) (baseline.Baseline, error) {
+	r, err := baseline.FetchRemote(ctx, named.String(), acc, platforms)
 	if err != nil {
 		if errors.Is(err, baseline.ErrNotFound) {
 			return baseline.Baseline{}, err
@@ -181,6 +188,7 @@ func remoteBaseline(ctx context.Context, dockerCli command.Cli, ref string, res 
 	if baseline.AttachedRecord != nil {
 		// Issue 13: the scan record attached to that digest, when there is one.
 		if b, ok, err := baseline.AttachedRecord(ctx, r.Repository(), r.Digest, acc); err == nil && ok {
+			b.Findings = baseline.OnPlatforms(b.Findings, r.Platforms)
 			return b, nil
 		}
 	}

@@ -1,9 +1,14 @@
 package plugin
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,9 +16,18 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/docker-secscan/docker-secscan/internal/baseline"
 	"github.com/docker-secscan/docker-secscan/internal/daemon"
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
@@ -242,5 +256,92 @@ func TestAutoRef(t *testing.T) {
 		case tc.want != "" && (err != nil || got.String() != tc.want):
 			t.Errorf("%s: %v, %v; want %s", tc.img.Input, got, err, tc.want)
 		}
+	}
+}
+
+// A registry baseline: the index's platform asked for is scanned from a stream of the
+// registry's blobs (the engine is told the index digest, the platform and its
+// manifest), only that platform's findings count; an attached scan record, when the
+// hook finds one, is taken instead of a scan; a tag the registry lacks is ErrNotFound.
+func TestRegistryBaseline(t *testing.T) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	img := func(arch string) v1.Image {
+		i, _ := random.Image(256, 1)
+		cf, _ := i.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", arch
+		i, _ = mutate.ConfigFile(i, cf)
+		return i
+	}
+	amd, arm := img("amd64"), img("arm64")
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}})
+	tag, _ := name.NewTag(host + "/team/app:main")
+	if err := remote.WriteIndex(tag, idx); err != nil {
+		t.Fatal(err)
+	}
+	idxDigest, _ := idx.Digest()
+	armDigest, _ := arm.Digest()
+	named, _ := reference.ParseNormalizedNamed(host + "/team/app:main")
+
+	var got engine.ScanRequest
+	var blobs int
+	scans := 0
+	scan := func(req engine.ScanRequest, export func(context.Context) (io.ReadCloser, error), label string) (*engine.Result, error) {
+		scans++
+		got = req
+		rc, err := export(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		tr := tar.NewReader(rc)
+		for blobs = 0; ; blobs++ {
+			if _, err := tr.Next(); err != nil {
+				break
+			}
+		}
+		return &engine.Result{Scan: report.Scan{Findings: []report.Finding{
+			{VulnerabilityID: "CVE-AMD", Platform: "linux/amd64"}, {VulnerabilityID: "CVE-ARM", Platform: "linux/arm64"}}}}, nil
+	}
+	b, err := registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Image.ID != idxDigest.String() || got.Image.Platform != "linux/arm64" || len(got.Image.Available) != 1 || got.Image.Available[0] != armDigest.String() || !got.Image.DiffIDsComplete {
+		t.Fatalf("engine request %+v", got.Image)
+	}
+	if blobs != 4 { // index, manifest, config, layer
+		t.Fatalf("archive of %d blobs, want 4", blobs)
+	}
+	if len(b.Findings) != 1 || b.Findings[0].VulnerabilityID != "CVE-ARM" || !strings.Contains(b.Source, "team/app:main ("+idxDigest.String()[:19]+", from the registry)") {
+		t.Fatalf("baseline %+v", b)
+	}
+
+	// The attached-record hook (issue 13) is tried first.
+	defer func() { baseline.AttachedRecord = nil }()
+	baseline.AttachedRecord = func(_ context.Context, repo name.Repository, digest string, _ baseline.Access) (baseline.Baseline, bool, error) {
+		if repo.String() != host+"/team/app" || digest != idxDigest.String() {
+			t.Errorf("hook asked for %s@%s", repo, digest)
+		}
+		return baseline.Baseline{Source: "record", Findings: []report.Finding{{VulnerabilityID: "CVE-REC"}}}, true, nil
+	}
+	scans = 0
+	if b, err = registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, scan); err != nil || scans != 0 || b.Source != "record" {
+		t.Fatalf("with an attached record: %+v, %v, %d scans", b, err, scans)
+	}
+	baseline.AttachedRecord = func(context.Context, name.Repository, string, baseline.Access) (baseline.Baseline, bool, error) {
+		return baseline.Baseline{}, false, nil
+	}
+	if b, err = registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, scan); err != nil || scans != 1 || b.Findings[0].VulnerabilityID != "CVE-ARM" {
+		t.Fatalf("without an attached record: %+v, %v, %d scans", b, err, scans)
+	}
+
+	missing, _ := reference.ParseNormalizedNamed(host + "/team/app:nope")
+	if _, err := registryBaseline(context.Background(), missing, baseline.Access{}, nil, scan); !errors.Is(err, baseline.ErrNotFound) {
+		t.Fatalf("missing tag: %v", err)
 	}
 }
