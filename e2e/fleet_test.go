@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,6 +39,7 @@ func init() {
 		daemonTest{"ServerAndRedisFailuresPushNothing", testServerAndRedisFailuresPushNothing},
 		daemonTest{"FleetOf12Runners", testFleetOf12Runners},
 		daemonTest{"RedisCacheWithoutServerIsSharedAndNeverTrustedBlindly", testRedisCacheWithoutServer},
+		daemonTest{"RedisOverTLSWithClientCertificates", testRedisOverTLS},
 	)
 }
 
@@ -251,7 +254,7 @@ func testServerAndRedisFailuresPushNothing(t *testing.T) {
 	// Redis (the runner's scan cache) stopped, with a password in its URL.
 	stoppedRedis := "redis://:hunter2-redis-pw@127.0.0.1:1/0"
 	r = f.runner(t, filepath.Join(out, "c2"), nil, "push", "--cache-backend", stoppedRedis, mode[0], mode[1], ref)
-	check("redis down", r, "does not answer")
+	check("redis down", r, "cannot be reached")
 	if strings.Contains(r.stderr, "hunter2-redis-pw") || strings.Contains(r.stderr, "pool.go") {
 		t.Errorf("the Redis password, or go-redis's own log, is printed: %s", r)
 	}
@@ -630,4 +633,57 @@ func publishPaddedDB(t *testing.T, mb int) string {
 		t.Fatal(err)
 	}
 	return repo
+}
+
+// testRedisOverTLS: rediss:// with --redis-ca, --redis-cert and --redis-key (Trivy's
+// flags): the engine's layer cache (Trivy's Redis backend) and the plugin's scans both
+// go over TLS with the client certificate; without it the backend is an error.
+func testRedisOverTLS(t *testing.T) {
+	needTestdata(t)
+	rd, err := testenv.StartRedisTLS(ctxT(t), filepath.Join(t.TempDir(), "redis"), func(f string, a ...any) { t.Logf(f, a...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Stop)
+	ref := env.Registry + "/fleet/tls:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	out := t.TempDir()
+	tlsArgs := []string{"--cache-backend", rd.URL(), "--redis-ca", rd.TLS.CA, "--redis-cert", rd.TLS.ClientCert, "--redis-key", rd.TLS.ClientKey}
+	push := func(name string, extra ...string) result {
+		cache := filepath.Join(out, name)
+		if r := docker(t, nil, "secscan", "db", "update", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo); r.code != 0 {
+			t.Fatalf("%s: db update: %s", name, r)
+		}
+		return docker(t, nil, append([]string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", dbRepo}, append(extra, ref)...)...)
+	}
+	r := push("runner1", tlsArgs...)
+	if r.code != 2 || !strings.Contains(r.stderr, "Scanning "+ref) {
+		t.Fatalf("push over TLS Redis: want exit 2 after a scan: %s", r)
+	}
+	cert, err := tls.LoadX509KeyPair(rd.TLS.ClientCert, rd.TLS.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := os.ReadFile(rd.TLS.CA)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	rc := redis.NewClient(&redis.Options{Addr: rd.Addr, TLSConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1"}})
+	defer rc.Close()
+	for pattern, want := range map[string]int{"fanal::blob::*": 1, "secscan::scan::*": 1} {
+		if keys, err := rc.Keys(context.Background(), pattern).Result(); err != nil || len(keys) != want {
+			t.Errorf("%s over TLS: %d keys (%v), want %d", pattern, len(keys), err, want)
+		}
+	}
+	if r := push("runner2", tlsArgs...); r.code != 2 || !strings.Contains(r.stderr, "from the Redis cache") {
+		t.Errorf("a second runner over TLS should take the scan from Redis: %s", r)
+	}
+	// Without the client certificate the server refuses the connection.
+	r = push("nocert", "--cache-backend", rd.URL())
+	if r.code != 1 {
+		t.Fatalf("rediss:// without the client certificate: want exit 1: %s", r)
+	}
+	checkOneLineError(t, r, "cannot be reached")
+	if r := push("half", "--cache-backend", rd.URL(), "--redis-ca", rd.TLS.CA); r.code != 1 || !strings.Contains(r.stderr, "go together") {
+		t.Errorf("--redis-ca alone: want a one-line error: %s", r)
+	}
 }

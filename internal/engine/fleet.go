@@ -333,11 +333,11 @@ func OpenRedis(ctx context.Context, b CacheBackend) (*RedisScanCache, error) {
 	return &RedisScanCache{client: c, backend: b}, nil
 }
 
-// RedisDownError is a Redis backend that does not answer.
+// RedisDownError is a Redis backend that cannot be reached (down, or refusing the connection).
 type RedisDownError struct{ Backend, Cause string }
 
 func (e RedisDownError) Error() string {
-	return fmt.Sprintf("the Redis cache %s does not answer (%s): start it or fix --cache-backend, or let the policy use the local cache meanwhile (scan.cache-fallback: local)", e.Backend, oneLine(e.Cause))
+	return fmt.Sprintf("the Redis cache %s cannot be reached (%s): start it or fix --cache-backend (and --redis-ca, --redis-cert, --redis-key for TLS), or let the policy use the local cache meanwhile (scan.cache-fallback: local)", e.Backend, oneLine(e.Cause))
 }
 
 // Close closes the connection.

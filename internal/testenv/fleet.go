@@ -2,7 +2,14 @@ package testenv
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -45,12 +52,25 @@ func TrivyCLI(logf func(string, ...any)) (string, error) {
 // port, no persistence (an empty --save), never the system service.
 type Redis struct {
 	Addr string // 127.0.0.1:PORT
-	dir  string
-	cmd  *exec.Cmd
+	// TLS, when set, makes the server speak TLS only and require client certificates
+	// signed by its CA (StartRedisTLS).
+	TLS *RedisTLS
+	dir string
+	cmd *exec.Cmd
+}
+
+// RedisTLS is a test CA and certificates for 127.0.0.1 (PEM files).
+type RedisTLS struct {
+	CA, ServerCert, ServerKey, ClientCert, ClientKey string
 }
 
 // URL is the backend URL Trivy and docker secscan take.
-func (r *Redis) URL() string { return "redis://" + r.Addr }
+func (r *Redis) URL() string {
+	if r.TLS != nil {
+		return "rediss://" + r.Addr
+	}
+	return "redis://" + r.Addr
+}
 
 // StartRedis installs Debian's redis-server when it is missing and starts one under dir.
 func StartRedis(ctx context.Context, dir string, logf func(string, ...any)) (*Redis, error) {
@@ -73,6 +93,32 @@ func StartRedis(ctx context.Context, dir string, logf func(string, ...any)) (*Re
 	return r, nil
 }
 
+// StartRedisTLS is StartRedis speaking TLS only, with a new CA, a server certificate
+// for 127.0.0.1 and a client certificate (required) under dir.
+func StartRedisTLS(ctx context.Context, dir string, logf func(string, ...any)) (*Redis, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if err := aptInstall(logf, []string{"redis-server"}); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	certs, err := makeTLS(dir)
+	if err != nil {
+		return nil, err
+	}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, TLS: certs}
+	if err := r.Start(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
 // Start starts the server again on the same port (after Stop), empty.
 func (r *Redis) Start(ctx context.Context) error {
 	_, port, _ := splitHostPort(r.Addr)
@@ -81,8 +127,13 @@ func (r *Redis) Start(ctx context.Context) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-		"--dir", r.dir, "--daemonize", "no", "--protected-mode", "yes")
+	args := []string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
+		"--dir", r.dir, "--daemonize", "no", "--protected-mode", "yes"}
+	if t := r.TLS; t != nil {
+		args = append(args, "--port", "0", "--tls-port", port, "--tls-cert-file", t.ServerCert, "--tls-key-file", t.ServerKey,
+			"--tls-ca-cert-file", t.CA, "--tls-auth-clients", "yes")
+	}
+	cmd := exec.Command("redis-server", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
@@ -176,4 +227,57 @@ func dialOK(addr string) bool {
 	}
 	c.Close()
 	return true
+}
+
+// makeTLS writes a CA, a server certificate for 127.0.0.1 and a client certificate.
+func makeTLS(dir string) (*RedisTLS, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "secscan test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	t := &RedisTLS{CA: filepath.Join(dir, "ca.crt"), ServerCert: filepath.Join(dir, "server.crt"), ServerKey: filepath.Join(dir, "server.key"),
+		ClientCert: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key")}
+	if err := writePEM(t.CA, "CERTIFICATE", caDER); err != nil {
+		return nil, err
+	}
+	for i, c := range []struct {
+		cert, key string
+		usage     x509.ExtKeyUsage
+	}{{t.ServerCert, t.ServerKey, x509.ExtKeyUsageServerAuth}, {t.ClientCert, t.ClientKey, x509.ExtKeyUsageClientAuth}} {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: "127.0.0.1"},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{c.usage}}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			return nil, err
+		}
+		kb, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			return nil, err
+		}
+		if err := writePEM(c.cert, "CERTIFICATE", der); err != nil {
+			return nil, err
+		}
+		if err := writePEM(c.key, "EC PRIVATE KEY", kb); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func writePEM(path, typ string, der []byte) error {
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
 }
