@@ -25,6 +25,7 @@ func init() {
 		{"SignedRecordsPassCosign", testSignedRecordsPassCosign},
 		{"AttachToEveryPlatformOfAnIndex", testAttachToEveryPlatformOfAnIndex},
 		{"VerifyRescansTheAttachedSBOMWithTodaysDB", testVerifyRescansTheAttachedSBOMWithTodaysDB},
+		{"BaselineAutoTakesTheAttachedRecord", testBaselineAutoTakesTheAttachedRecord},
 	}...)
 }
 
@@ -376,5 +377,29 @@ func testVerifyRescansTheAttachedSBOMWithTodaysDB(t *testing.T) {
 	r = docker(t, nil, "secscan", "verify", "--rescan", "--policy", pol, "--skip-db-update", "--cache-dir", oldDB, ref)
 	if r.code != 0 {
 		t.Fatalf("verify --rescan against the DB the gate used: %s", r)
+	}
+}
+
+// --baseline auto against a tag pushed with --attach compares with the findings its
+// record holds (the gate's, at that push), without reading or scanning the image; the
+// changes are those a scan of it gives.
+func testBaselineAutoTakesTheAttachedRecord(t *testing.T) {
+	needTestdata(t)
+	_, b, c := baselineImages(t)
+	deployed := env.Registry + "/e2e/baseline-rec:deployed"
+	mustDocker(t, "tag", b, deployed)
+	if r := secscan(t, "push", "--mode", "warn", "--attach", "-o", filepath.Join(t.TempDir(), "r.txt"), deployed); r.code != 0 {
+		t.Fatalf("push --attach of the deployed image: %s", r)
+	}
+	mustDocker(t, "tag", c, deployed)
+	out := filepath.Join(t.TempDir(), "r.json")
+	r := secscan(t, "push", "--new-only", "--baseline", "auto", "-f", "secscan-json", "-o", out, deployed)
+	if r.code != 2 {
+		t.Fatalf("c against the deployed b's record: lodash is new and blocks: %s", r)
+	}
+	rep := readBaselineReport(t, out)
+	sameList(t, "c against b's attached record", rep.changes(), []string{"CIS-DI-0001  unchanged warning", "CIS-DI-0006  unchanged warning", "CVE-2019-10744 lodash new blocking", "CVE-2019-14697 musl-dbg unchanged in-baseline"})
+	if bl := rep.Verdict.Baseline; bl == nil || !strings.Contains(bl.Source, "its record attached at the push") {
+		t.Fatalf("the baseline must be the attached record: %+v", rep.Verdict.Baseline)
 	}
 }

@@ -285,3 +285,22 @@ func shortDigest(d string) string {
 	}
 	return d
 }
+
+// Latest is the newest verdict record attached to subject that can be used (it parses
+// and follows the schema; signatures are not checked), with ok=false when there is
+// none. For a baseline (a comparison, not a decision to trust an image).
+func Latest(subject name.Digest, ropts ...remote.Option) (v Verdict, ok bool, err error) {
+	recs, err := Find(subject, PredicateVerdict, nil, ropts...)
+	if err != nil {
+		return v, false, err
+	}
+	for _, r := range recs {
+		if r.Err != nil || ValidateVerdict(r.Statement.Predicate) != nil {
+			continue
+		}
+		if json.Unmarshal(r.Statement.Predicate, &v) == nil {
+			return v, true, nil
+		}
+	}
+	return Verdict{}, false, nil
+}

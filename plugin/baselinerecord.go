@@ -1,0 +1,35 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/docker-secscan/docker-secscan/internal/attest"
+	"github.com/docker-secscan/docker-secscan/internal/baseline"
+	"github.com/docker-secscan/docker-secscan/internal/report"
+)
+
+func init() { baseline.AttachedRecord = attachedBaseline }
+
+// attachedBaseline is a registry baseline's attached verdict record (push --attach):
+// its findings, as the gate recorded them at the push, instead of a scan of the image.
+// ok=false when the digest has no usable record (the image is then scanned).
+func attachedBaseline(ctx context.Context, repo name.Repository, digest string, acc baseline.Access) (baseline.Baseline, bool, error) {
+	auth := acc.Auth
+	if auth == nil {
+		auth = authn.Anonymous
+	}
+	v, ok, err := attest.Latest(repo.Digest(digest), remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(http.DefaultTransport))
+	if err != nil || !ok {
+		return baseline.Baseline{}, false, err
+	}
+	source := fmt.Sprintf("%s@%s (its record attached at the push of %s, DB of %s)", repo.Name(), shortID(digest),
+		v.GatedAt.UTC().Format("2006-01-02 15:04 UTC"), v.DB.UpdatedAt.UTC().Format(time.DateOnly))
+	return baseline.FromScan(source, report.Scan{Findings: v.Findings}), true, nil
+}
