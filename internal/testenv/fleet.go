@@ -27,25 +27,7 @@ const TrivyVersion = "v0.74.0"
 // on first use (several minutes on 2 cores) and kept in
 // ${XDG_CACHE_HOME:-~/.cache}/docker-secscan-bench/trivy-v0.74.0/trivy.
 func TrivyCLI(logf func(string, ...any)) (string, error) {
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	dir := filepath.Join(cache, "docker-secscan-bench", "trivy-"+TrivyVersion)
-	bin := filepath.Join(dir, "trivy")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	logf("building the Trivy CLI: go install github.com/aquasecurity/trivy/cmd/trivy@%s (once; several minutes)", TrivyVersion)
-	t0 := time.Now()
-	cmd := exec.Command("nice", "-n", "19", "go", "install", "github.com/aquasecurity/trivy/cmd/trivy@"+TrivyVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOEXPERIMENT=jsonv2")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("build the Trivy CLI: %v", err)
-	}
-	logf("Trivy CLI built in %s", time.Since(t0).Round(time.Second))
-	return bin, nil
+	return GoInstall(logf, "github.com/aquasecurity/trivy/cmd/trivy", TrivyVersion, "docker-secscan-bench")
 }
 
 // Redis is a private redis-server (Debian's package) on 127.0.0.1: its own folder and
