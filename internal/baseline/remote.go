@@ -47,7 +47,9 @@ func (a Access) options(ctx context.Context) []remote.Option {
 // AttachedRecord, when set, is tried first for an image baseline from a registry: the
 // scan record attached to the digest the reference names (OCI referrers, issue 13's
 // internal/attest). It returns ok=false when the registry holds none for that digest,
-// and then the image is read and scanned. Nil (today): the image is always scanned.
+// and then the image is read and scanned. The plugin sets it (plugin/baselinerecord.go:
+// package attest imports policy, which imports this package, so it cannot be called
+// from here); nil: the image is always scanned.
 var AttachedRecord func(ctx context.Context, repo name.Repository, digest string, acc Access) (b Baseline, ok bool, err error)
 
 // Remote is a baseline image as a registry serves it now: what the reference names and
