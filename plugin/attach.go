@@ -28,6 +28,9 @@ type attachOptions struct {
 	// Set by prepare.
 	on     bool
 	signer *attest.Signer
+	// done holds the repository@digest already given records in this run (build --push
+	// pushes one image under each -t tag: same repository, same digest, same records).
+	done map[string]bool
 }
 
 func (o *attachOptions) addFlags(fs *pflag.FlagSet) {
@@ -56,10 +59,24 @@ func (o *attachOptions) prepare(pol policy.Policy) error {
 // pushed): the pushed manifest or index, and on the containerd store each scanned
 // platform manifest. A failure warns (the image is pushed) unless --attach-required.
 func attachOutcome(ctx context.Context, dockerCli command.Cli, out *scanOutcome, opts *gateOptions, tagged reference.NamedTagged, digest string, creds registry.Credentials, insecure bool) error {
-	if !opts.attach.on || out == nil || out.result == nil {
+	if !opts.attach.on {
+		return nil
+	}
+	if out == nil || out.result == nil {
+		fmt.Fprintf(dockerCli.Err(), "WARNING: no records attached to %s@%s: it was pushed UNSCANNED (on-scan-error: warn)\n", tagged.Name(), digest)
+		return nil
+	}
+	key := tagged.Name() + "@" + digest
+	if opts.attach.done[key] {
 		return nil
 	}
 	err := attachRecords(ctx, out, opts, tagged, digest, creds, insecure)
+	if err == nil {
+		if opts.attach.done == nil {
+			opts.attach.done = map[string]bool{}
+		}
+		opts.attach.done[key] = true
+	}
 	if err == nil {
 		how := "unsigned"
 		if opts.attach.signer != nil {
