@@ -383,7 +383,8 @@ func testRescanOfUnchangedImageUsesTheCache(t *testing.T) {
 	args := []string{"secscan", "scan", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo, "-f", "json", "--report", "sarif=" + filepath.Join(cache, "r.sarif"), "-o"}
 	first := docker(t, envv, append(args, filepath.Join(cache, "a.json"), ref)...)
 	b, _ := os.ReadFile(calls)
-	if got := strings.Fields(string(b)); !reflect.DeepEqual(got, []string{"scan"}) {
+	// One engine: a one-shot "scan", or a warm engine ("serve", see warm_test.go).
+	if got := strings.Fields(string(b)); !reflect.DeepEqual(got, []string{"scan"}) && !reflect.DeepEqual(got, []string{"serve"}) {
 		t.Errorf("a cold scan with two Trivy-format reports should start one engine, started %v", got)
 	}
 	os.Remove(calls)

@@ -39,6 +39,7 @@ func (o *dbOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.cacheDir, "cache-dir", defaultCacheDir(), "Cache folder for the vulnerability DB and analysed layers")
 	fs.BoolVar(&o.skipUpdate, "skip-db-update", false, "Use the cached vulnerability DB as it is, never download")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "Hide progress bars")
+	addEngineIdleFlag(fs)
 }
 
 func (o *dbOptions) scannerDB() engine.DBOptions {

@@ -103,6 +103,7 @@ Examples:
 		newHookHandlerCommand(dockerCli),
 		newVerifyCommand(dockerCli),
 		newVersionCommand(dockerCli),
+		newEngineCommand(dockerCli),
 	)
 	prefixErrors(cmd)
 	return cmd

@@ -133,7 +133,11 @@ func newEngine(dockerCli command.Cli) (*engine.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engine.Client{Path: p, Stderr: dockerCli.Err(), Debug: debugEngine}, nil
+	idle, err := engineIdleTime()
+	if err != nil {
+		return nil, err
+	}
+	return &engine.Client{Path: p, Stderr: dockerCli.Err(), Debug: debugEngine, Idle: idle}, nil
 }
 
 // fdPath tells whether path names one of this process's descriptors (/dev/stdout,

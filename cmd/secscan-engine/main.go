@@ -36,6 +36,10 @@ func main() {
 }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == engine.CmdServe {
+		// A warm engine (serve.go): requests come over a unix socket.
+		return serve(os.Args[2:])
+	}
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "secscan-engine is started by the docker-secscan plugin ('docker secscan ...'), not by hand")
 		return 1
@@ -46,39 +50,48 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	if trivydb.SchemaVersion != engine.DBSchemaVersion {
-		return fail(fmt.Errorf("internal: engine.DBSchemaVersion %d differs from trivy-db's %d", engine.DBSchemaVersion, trivydb.SchemaVersion), "")
-	}
 	in, err := io.ReadAll(os.Stdin)
 	if err != nil {
-		return fail(err, "")
+		return fail(os.Stdout, err, "")
+	}
+	return handle(ctx, os.Args[1], in, os.Stdout, func() io.Reader { return os.NewFile(3, "image archive") })
+}
+
+// handle serves one request (command, its JSON in) as a one-shot engine serves its
+// only one: the answer goes to stdout, the image archive of a streamed scan comes from
+// archive (file descriptor 3, or the pipe a warm engine was given). It returns the exit
+// status.
+func handle(ctx context.Context, command string, in []byte, stdout io.Writer, archive func() io.Reader) int {
+	if trivydb.SchemaVersion != engine.DBSchemaVersion {
+		return fail(stdout, fmt.Errorf("internal: engine.DBSchemaVersion %d differs from trivy-db's %d", engine.DBSchemaVersion, trivydb.SchemaVersion), "")
 	}
 	var out any
-	switch os.Args[1] {
+	var err error
+	switch command {
 	case engine.CmdScan:
 		var req engine.ScanRequest
 		if err := decode(in, &req); err != nil {
-			return fail(err, "")
+			return fail(stdout, err, "")
 		}
 		out, err = scan(ctx, req, func(need bool) (io.Reader, error) {
 			if req.Image.ArchivePath != "" {
 				return openArchive(req.Image.ArchivePath)
 			}
 			// See engine.ScanReady: the archive comes on file descriptor 3.
-			if err := json.NewEncoder(os.Stdout).Encode(engine.ScanReady{NeedImage: need}); err != nil {
+			if err := json.NewEncoder(stdout).Encode(engine.ScanReady{NeedImage: need}); err != nil {
 				return nil, err
 			}
 			// Large reads: the archive is the whole image, read once.
-			return bufio.NewReaderSize(os.NewFile(3, "image archive"), 1<<20), nil
+			return bufio.NewReaderSize(archive(), 1<<20), nil
 		})
 	case engine.CmdRender:
 		var req engine.RenderRequest
 		if err := decode(in, &req); err != nil {
-			return fail(err, "")
+			return fail(stdout, err, "")
 		}
 		res, rerr := scanner.ResultFromTrivy(req.Trivy)
 		if rerr != nil {
-			return fail(rerr, "")
+			return fail(stdout, rerr, "")
 		}
 		var platforms []string
 		if req.Image != nil {
@@ -90,16 +103,16 @@ func run() int {
 		// The report is the whole stdout, written only once complete.
 		var buf bytes.Buffer
 		if err := res.Write(ctx, &buf, req.Format, scanner.WriteOptions{Suppressed: req.Suppressed, Platform: req.Platform, Platforms: platforms}); err != nil {
-			return fail(err, "")
+			return fail(stdout, err, "")
 		}
-		if _, err := os.Stdout.Write(buf.Bytes()); err != nil {
+		if _, err := stdout.Write(buf.Bytes()); err != nil {
 			return 1
 		}
 		return 0
 	case engine.CmdDBUpdate:
 		var req engine.DBUpdateRequest
 		if err := decode(in, &req); err != nil {
-			return fail(err, "")
+			return fail(stdout, err, "")
 		}
 		var st engine.DBStatus
 		st, err = scanner.EnsureDB(ctx, req.DB, req.Force)
@@ -110,35 +123,35 @@ func run() int {
 	case engine.CmdDBImport:
 		var req engine.DBImportRequest
 		if err := decode(in, &req); err != nil {
-			return fail(err, "")
+			return fail(stdout, err, "")
 		}
 		out, err = scanner.ImportDB(ctx, req.CacheDir, req.Path, req.JavaDB)
 	case engine.CmdScanSBOM:
 		var req engine.SBOMScanRequest
 		if err := decode(in, &req); err != nil {
-			return fail(err, "")
+			return fail(stdout, err, "")
 		}
 		out, err = scanSBOM(ctx, req)
 	case engine.CmdDBStatus:
 		var req engine.DBStatusRequest
 		if err := decode(in, &req); err != nil {
-			return fail(err, "")
+			return fail(stdout, err, "")
 		}
 		out, err = scanner.ReadDBStatus(req.CacheDir)
 		if errors.Is(err, scanner.ErrNoDB) {
-			return fail(err, engine.ErrKindNoDB)
+			return fail(stdout, err, engine.ErrKindNoDB)
 		}
 	default:
-		return fail(fmt.Errorf("unknown engine command %q", os.Args[1]), "")
+		return fail(stdout, fmt.Errorf("unknown engine command %q", command), "")
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return fail(err, "")
+		return fail(stdout, err, "")
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
-		return fail(err, "")
+	if err := json.NewEncoder(stdout).Encode(out); err != nil {
+		return fail(stdout, err, "")
 	}
 	return 0
 }
@@ -199,8 +212,8 @@ func decode(in []byte, v any) error {
 	return nil
 }
 
-func fail(err error, kind string) int {
+func fail(stdout io.Writer, err error, kind string) int {
 	msg := strings.Join(strings.Fields(err.Error()), " ")
-	_ = json.NewEncoder(os.Stdout).Encode(engine.ErrorResponse{Error: msg, Kind: kind})
+	_ = json.NewEncoder(stdout).Encode(engine.ErrorResponse{Error: msg, Kind: kind})
 	return 1
 }

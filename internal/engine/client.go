@@ -45,6 +45,12 @@ type Client struct {
 	Stderr io.Writer
 	// Debug turns on Trivy's debug log.
 	Debug bool
+	// Idle keeps a warm engine up this long after its last request, serving scans and
+	// renders over a socket in the cache folder (warm.go); 0 starts an engine process
+	// per request.
+	Idle time.Duration
+
+	warmDir string // the cache folder whose warm engine the last scan used
 }
 
 // Locate finds the engine: $SECSCAN_ENGINE, else secscan-engine next to the running
@@ -113,6 +119,11 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 	if streamed && export == nil {
 		return errors.New("internal: no image archive to scan")
 	}
+	exp := &pendingExport{export: export}
+	defer func() { exp.release() }()
+	if handled, err := c.warmScan(ctx, req, in, &exp, resp); handled {
+		return err
+	}
 	cmd := c.command(ctx, CmdScan)
 	cmd.Stdin = bytes.NewReader(append(in, '\n'))
 	stdout, err := cmd.StdoutPipe()
@@ -140,8 +151,6 @@ func (c *Client) scan(ctx context.Context, req ScanRequest, export func(context.
 	var exportErr error
 	if streamed {
 		archiveR.Close() // the engine's copy stays open
-		exp := &pendingExport{export: export}
-		defer exp.release()
 		// A cold scan starts the export now, so that the daemon prepares it while the
 		// engine starts up. When the image was scanned before, the engine most likely
 		// needs no image (a new DB): the export waits for the engine to ask, because a
@@ -340,6 +349,11 @@ func (c *Client) call(ctx context.Context, command string, req, resp any, raw *b
 	in, err := json.Marshal(req)
 	if err != nil {
 		return err
+	}
+	if command == CmdRender {
+		if handled, err := c.warmCall(ctx, command, in, resp, raw); handled {
+			return err
+		}
 	}
 	cmd := c.command(ctx, command)
 	cmd.Stdin = bytes.NewReader(in)
