@@ -289,6 +289,7 @@ func (c *Client) warmRound(ctx context.Context, conn *net.UnixConn, command stri
 		}
 	}
 	var fds []int
+	var toClose []*os.File // ours, closed once sent
 	var stderrDone chan struct{}
 	if command != cmdStatus && command != cmdStop {
 		req.Stderr = true
@@ -309,6 +310,7 @@ func (c *Client) warmRound(ctx context.Context, conn *net.UnixConn, command stri
 				close(stderrDone)
 			}()
 			fds = append(fds, int(w.Fd()))
+			toClose = append(toClose, w)
 			defer func() {
 				w.Close()
 				select {
@@ -325,10 +327,13 @@ func (c *Client) warmRound(ctx context.Context, conn *net.UnixConn, command stri
 			return 0, nil, err
 		}
 		defer archiveW.Close()
+		// Only the engine may hold the read end once it is sent: an engine that dies
+		// then makes the export's writes fail instead of blocking.
 		defer archiveR.Close()
 		growPipe(archiveW)
 		req.Archive = true
 		fds = append(fds, int(archiveR.Fd()))
+		toClose = append(toClose, archiveR)
 	}
 	line, err := json.Marshal(req)
 	if err != nil {
@@ -341,7 +346,11 @@ func (c *Client) warmRound(ctx context.Context, conn *net.UnixConn, command stri
 	if len(fds) > 0 {
 		rights = unix.UnixRights(fds...)
 	}
-	if _, _, err := conn.WriteMsgUnix([]byte{byte(len(fds))}, rights, nil); err != nil {
+	_, _, err = conn.WriteMsgUnix([]byte{byte(len(fds))}, rights, nil)
+	for _, f := range toClose {
+		f.Close()
+	}
+	if err != nil {
 		return 0, nil, engineDiedError{pid: pid}
 	}
 	if _, err := conn.Write(append(line, '\n')); err != nil {

@@ -103,6 +103,9 @@ func fakeHandle(ctx context.Context, command string, in []byte, stdout io.Writer
 	}
 	fmt.Fprintf(stderr, "fake engine %d scanning %s\n", os.Getpid(), req.Image.ID)
 	json.NewEncoder(stdout).Encode(ScanReady{NeedImage: true})
+	if d, _ := time.ParseDuration(os.Getenv("FAKE_READ_DELAY")); d > 0 {
+		time.Sleep(d) // the client blocks on a full pipe meanwhile
+	}
 	h := sha256.New()
 	if _, err := io.Copy(h, archive); err != nil {
 		json.NewEncoder(stdout).Encode(ErrorResponse{Error: "fake: " + err.Error()})
@@ -396,6 +399,29 @@ func TestWarmEngineKilledMidScanIsRestartedOnce(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), fmt.Sprintf("The scan engine (pid %d) stopped before it answered: starting it again", a.PID)) {
 		t.Fatalf("stderr: %q", stderr.String())
+	}
+}
+
+func TestWarmEngineKilledWhileReadingTheExport(t *testing.T) {
+	c, stderr := fakeClient(t, time.Minute)
+	dir := cacheDir(t, c)
+	t.Setenv("FAKE_READ_DELAY", "1s")
+	a := mustFakeScan(t, c, dir, "sha256:aaa", "x")
+	big := strings.Repeat("layer data ", 1<<20) // 11 MiB: more than the pipe holds
+	done := make(chan error, 1)
+	go func() {
+		_, err := fakeScan(t, c, dir, "sha256:bbb", big)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	syscall.Kill(a.PID, syscall.SIGKILL)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the scan waits for an engine killed while the export was written: %q", stderr.String())
 	}
 }
 
