@@ -38,4 +38,9 @@ func testMeasure(t *testing.T) {
 	measure("push alpine-39 --mode warn", append(append([]string{"secscan", "push", "--mode", "warn"}, common...), ref)...)
 	measure("plain docker push", "push", ref)
 	measure("plugin metadata", "secscan", "docker-cli-plugin-metadata")
+	// Issue 13: what attaching the records adds to a push, and what verify costs.
+	measure("push --mode warn (again)", append(append([]string{"secscan", "push", "--mode", "warn"}, common...), ref)...)
+	measure("push --mode warn --attach", append(append([]string{"secscan", "push", "--mode", "warn", "--attach"}, common...), ref)...)
+	measure("verify", "secscan", "verify", ref)
+	measure("verify --rescan", "secscan", "verify", "--rescan", "--cache-dir", cache, "--skip-db-update", ref)
 }
