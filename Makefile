@@ -43,6 +43,8 @@ unit:
 ## e2e: on Docker 20.10 (Debian's docker.io) and Docker 29 (built from the Go module proxy on first
 ## use, about 9 to 16 min on 2 cores, kept under ${XDG_CACHE_HOME:-~/.cache}/docker-secscan/docker29), each a
 ## private engine and registry (root). SECSCAN_E2E_ENGINES=20.10 (or 29) runs one engine only.
+## Scans use the warm scan engine (the default outside CI); SECSCAN_E2E_ENGINE_IDLE=0 runs the suite with
+## one-shot engines ($SECSCAN_ENGINE_IDLE for every test but the WarmEngine* ones, which set their own).
 e2e: build
 	SECSCAN_BINARY=$(CURDIR)/$(BIN) $(GO) test -tags e2e -count=1 -timeout 80m -v ./e2e 2>&1 | tee e2e.out | grep -E '^(=== RUN| *--- |PASS|FAIL|ok|e2e:|panic)|_test.go' ; exit $${PIPESTATUS[0]}
 
