@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/command"
@@ -170,13 +171,19 @@ func remoteBaseline(ctx context.Context, dockerCli command.Cli, ref string, res 
 	if ac, err := dockerCli.ConfigFile().GetAuthConfig(authKey); err == nil && (ac.Username != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "") {
 		acc.Auth = authn.FromConfig(authn.AuthConfig{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken})
 	}
-	return registryBaseline(ctx, named, acc, scannedPlatforms(res, opts), scan)
+	var db time.Time
+	if res != nil {
+		db = res.Scan.DB.UpdatedAt
+	}
+	return registryBaseline(ctx, named, acc, scannedPlatforms(res, opts), db, scan)
 }
 
 // registryBaseline is remoteBaseline once the registry's access is known: the image
 // named as the registry serves it now, for these platforms; its attached scan record
-// when there is one (baseline.AttachedRecord), else its scan.
-func registryBaseline(ctx context.Context, named reference.Named, acc baseline.Access, platforms []string, scan baselineScan) (baseline.Baseline, error) {
+// when there is one (baseline.AttachedRecord) made with the DB updated at db (the DB of
+// the scan it is compared with; zero: any), else its scan. A record made with another
+// DB is not used: an advisory published since would look new.
+func registryBaseline(ctx context.Context, named reference.Named, acc baseline.Access, platforms []string, db time.Time, scan baselineScan) (baseline.Baseline, error) {
 	r, err := baseline.FetchRemote(ctx, named.String(), acc, platforms)
 	if err != nil {
 		if errors.Is(err, baseline.ErrNotFound) {
@@ -187,7 +194,7 @@ func registryBaseline(ctx context.Context, named reference.Named, acc baseline.A
 	shown := fmt.Sprintf("%s (%s, from the registry)", reference.FamiliarString(named), shortID(r.Digest))
 	if baseline.AttachedRecord != nil {
 		// Issue 13: the scan record attached to that digest, when there is one.
-		if b, ok, err := baseline.AttachedRecord(ctx, r.Repository(), r.Digest, acc); err == nil && ok {
+		if b, ok, err := baseline.AttachedRecord(ctx, r.Repository(), r.Digest, acc); err == nil && ok && (db.IsZero() || b.DB.Equal(db)) {
 			b.Findings = baseline.OnPlatforms(b.Findings, r.Platforms)
 			return b, nil
 		}

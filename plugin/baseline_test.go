@@ -307,7 +307,7 @@ func TestRegistryBaseline(t *testing.T) {
 		return &engine.Result{Scan: report.Scan{Findings: []report.Finding{
 			{VulnerabilityID: "CVE-AMD", Platform: "linux/amd64"}, {VulnerabilityID: "CVE-ARM", Platform: "linux/arm64"}}}}, nil
 	}
-	b, err := registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, scan)
+	b, err := registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, time.Time{}, scan)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,18 +330,30 @@ func TestRegistryBaseline(t *testing.T) {
 		return baseline.Baseline{Source: "record", Findings: []report.Finding{{VulnerabilityID: "CVE-REC"}}}, true, nil
 	}
 	scans = 0
-	if b, err = registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, scan); err != nil || scans != 0 || b.Source != "record" {
+	if b, err = registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, time.Time{}, scan); err != nil || scans != 0 || b.Source != "record" {
 		t.Fatalf("with an attached record: %+v, %v, %d scans", b, err, scans)
 	}
+	// A record made with another DB than the scan's is not comparable: the image is scanned.
+	recordDB := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	baseline.AttachedRecord = func(context.Context, name.Repository, string, baseline.Access) (baseline.Baseline, bool, error) {
+		return baseline.Baseline{Source: "record", DB: recordDB, Findings: []report.Finding{{VulnerabilityID: "CVE-REC"}}}, true, nil
+	}
+	if b, err = registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, recordDB.Add(24*time.Hour), scan); err != nil || scans != 1 || b.Source == "record" {
+		t.Fatalf("a record of another DB: %+v, %v, %d scans", b, err, scans)
+	}
+	if b, err = registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, recordDB, scan); err != nil || scans != 1 || b.Source != "record" {
+		t.Fatalf("a record of the same DB: %+v, %v, %d scans", b, err, scans)
+	}
+	scans = 0
 	baseline.AttachedRecord = func(context.Context, name.Repository, string, baseline.Access) (baseline.Baseline, bool, error) {
 		return baseline.Baseline{}, false, nil
 	}
-	if b, err = registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, scan); err != nil || scans != 1 || b.Findings[0].VulnerabilityID != "CVE-ARM" {
+	if b, err = registryBaseline(context.Background(), named, baseline.Access{}, []string{"linux/arm64"}, time.Time{}, scan); err != nil || scans != 1 || b.Findings[0].VulnerabilityID != "CVE-ARM" {
 		t.Fatalf("without an attached record: %+v, %v, %d scans", b, err, scans)
 	}
 
 	missing, _ := reference.ParseNormalizedNamed(host + "/team/app:nope")
-	if _, err := registryBaseline(context.Background(), missing, baseline.Access{}, nil, scan); !errors.Is(err, baseline.ErrNotFound) {
+	if _, err := registryBaseline(context.Background(), missing, baseline.Access{}, nil, time.Time{}, scan); !errors.Is(err, baseline.ErrNotFound) {
 		t.Fatalf("missing tag: %v", err)
 	}
 }

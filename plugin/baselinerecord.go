@@ -31,5 +31,7 @@ func attachedBaseline(ctx context.Context, repo name.Repository, digest string, 
 	}
 	source := fmt.Sprintf("%s@%s (its record attached at the push of %s, DB of %s)", repo.Name(), shortID(digest),
 		v.GatedAt.UTC().Format("2006-01-02 15:04 UTC"), v.DB.UpdatedAt.UTC().Format(time.DateOnly))
-	return baseline.FromScan(source, report.Scan{Findings: v.Findings}), true, nil
+	b := baseline.FromScan(source, report.Scan{Findings: v.Findings})
+	b.DB = v.DB.UpdatedAt
+	return b, true, nil
 }

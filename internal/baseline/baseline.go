@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/docker-secscan/docker-secscan/internal/report"
 )
@@ -66,6 +67,10 @@ type Baseline struct {
 	// Findings are the baseline's findings (every disposition: an excepted finding is
 	// still a finding of the baseline).
 	Findings []report.Finding `json:"-"`
+	// DB is when the vulnerability DB the findings were found with was updated (zero:
+	// not known). A baseline is only comparable with a scan against the same DB: an
+	// advisory published in between would otherwise look new.
+	DB time.Time `json:"-"`
 }
 
 // Comparison is the result of Compare.
