@@ -223,6 +223,9 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(in.work)
+	if *warmMode == "only" {
+		return runWarm(names, in)
+	}
 
 	// The images, made once and given to every engine.
 	logf("building a Debian bookworm minbase image with debootstrap")
@@ -261,7 +264,13 @@ func run() error {
 		}
 		results = append(results, r)
 	}
-	return write(results, meta, hook, in.pluginPath, time.Since(start))
+	if err := write(results, meta, hook, in.pluginPath, time.Since(start)); err != nil {
+		return err
+	}
+	if *warmMode == "also" {
+		return runWarm(names, in)
+	}
+	return nil
 }
 
 // othersBusy lists the heavy processes of others (go builds and tests, test binaries)

@@ -83,11 +83,13 @@ func (c *Client) warmScan(ctx context.Context, req ScanRequest, in []byte, exp *
 	}
 	streamed := req.Image.ArchivePath == ""
 	beforeStart := func() {
-		// A cold start: let the daemon prepare the export while the engine starts.
+		// An image not scanned before: let the daemon prepare the export while the
+		// engine starts, or opens the DB and the layer cache (as a one-shot engine).
 		if streamed && !ImageConfigCached(req.DB.CacheDir, req.Image.ID) {
 			(*exp).start(ctx)
 		}
 	}
+	beforeStart()
 	dir, err := filepath.Abs(req.DB.CacheDir)
 	if err != nil {
 		return false, nil
@@ -164,7 +166,9 @@ func (c *Client) warmDo(ctx context.Context, dir, command string, in []byte, str
 			if died.started {
 				fmt.Fprintf(c.stderr(), "The scan engine (pid %d) stopped before it answered: starting it again\n", died.pid)
 			}
-			if streamed && (*exp).taken {
+			if streamed {
+				// The export is started again for the new engine (the first one was
+				// taken, or released when that engine did not need it).
 				(*exp).release()
 				*exp = &pendingExport{export: (*exp).export}
 			}
