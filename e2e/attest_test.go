@@ -160,8 +160,25 @@ func testAttachedRecordsAreVerified(t *testing.T) {
 	}
 	// Nothing in the registry under that name: 1, one line.
 	r = docker(t, nil, "secscan", "verify", repo+":nope")
-	if r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+	if r.code != 1 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "is not in its registry") {
 		t.Fatalf("verify of a missing tag: %s", r)
+	}
+	// NAME@DIGEST: the header names it once.
+	if r = docker(t, nil, "secscan", "verify", repo+"@"+digest); r.code != 0 || strings.Count(r.stdout, digest) != 1 {
+		t.Fatalf("verify NAME@DIGEST: %s", r)
+	}
+	// --attach=false wins over the policy's publish.attach: true.
+	attachPol := filepath.Join(t.TempDir(), "attach.yaml")
+	os.WriteFile(attachPol, []byte("version: 1\npublish:\n  attach: true\n"), 0o644)
+	noAttach := env.Registry + "/e2e/attest-off:1"
+	mustDocker(t, "tag", clean, noAttach)
+	r = secscan(t, "push", "--policy", attachPol, "--attach=false", "-o", filepath.Join(t.TempDir(), "r.txt"), noAttach)
+	if r.code != 0 || strings.Contains(r.stderr, "Attached the scan") {
+		t.Fatalf("--attach=false with publish.attach: true: %s", r)
+	}
+	r = secscan(t, "push", "--policy", attachPol, "-o", filepath.Join(t.TempDir(), "r.txt"), noAttach)
+	if r.code != 0 || !strings.Contains(r.stderr, "Attached the scan") {
+		t.Fatalf("publish.attach: true: %s", r)
 	}
 	// Today's stricter policy would block the clean image's recorded findings (the
 	// best-practice warnings alpine 3.10.4 has, and any vulnerability).
@@ -281,7 +298,7 @@ func testSignedRecordsPassCosign(t *testing.T) {
 	if _, err := attest.Attach(d, [][]byte{stb}, other, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if r := docker(t, nil, "secscan", "verify", "--key", pub, ref); r.code != 1 || !strings.Contains(r.stderr, "not by the given key") {
+	if r := docker(t, nil, "secscan", "verify", "--key", pub, ref); r.code != 1 || !strings.Contains(r.stderr, "by none of the given keys") {
 		t.Fatalf("verify --key after a forged verdict must exit 1: %s", r)
 	}
 }

@@ -39,11 +39,20 @@ func (o *attachOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.signKey, "sign-key", "", "Sign the attached records with this Cosign private key (cosign.key; its password in $COSIGN_PASSWORD), as 'cosign attest' does")
 }
 
-// prepare decides whether the push attaches (--attach, --attach-required, --sign-key or
-// the policy's publish.attach) and loads the signing key before anything is scanned,
-// so that a wrong key or password fails the run before the push, not after it.
-func (o *attachOptions) prepare(pol policy.Policy) error {
-	o.on = o.attach || o.required || o.signKey != "" || pol.Attach
+// prepare decides whether the push attaches and loads the signing key before anything
+// is scanned, so that a wrong key or password fails the run before the push, not after
+// it. --attach given (true or false; attachSet) wins over the policy's publish.attach;
+// --attach-required and --sign-key ask for the records too, and contradict
+// --attach=false.
+func (o *attachOptions) prepare(pol policy.Policy, attachSet bool) error {
+	switch {
+	case attachSet && !o.attach && (o.required || o.signKey != ""):
+		return fmt.Errorf("--attach=false contradicts --attach-required and --sign-key, which attach records: leave one out")
+	case attachSet:
+		o.on = o.attach
+	default:
+		o.on = o.required || o.signKey != "" || pol.Attach
+	}
 	if o.signKey == "" {
 		return nil
 	}
@@ -71,6 +80,10 @@ func attachOutcome(ctx context.Context, dockerCli command.Cli, out *scanOutcome,
 		return nil
 	}
 	err := attachRecords(ctx, out, opts, tagged, digest, creds, insecure)
+	if ctx.Err() != nil {
+		return afterPush{fmt.Sprintf("interrupted after the push: %s was pushed as %s, and its records may be attached in part: run 'docker secscan push --attach %s' again",
+			reference.FamiliarString(tagged), digest, reference.FamiliarString(tagged))}
+	}
 	if err == nil {
 		if opts.attach.done == nil {
 			opts.attach.done = map[string]bool{}

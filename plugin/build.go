@@ -322,7 +322,7 @@ func runBuild(cmd *cobra.Command, dockerCli command.Cli, args []string) error {
 	if err != nil {
 		return failed(err)
 	}
-	if err := opts.attach.prepare(pol); err != nil {
+	if err := opts.attach.prepare(pol, fs.Changed("attach")); err != nil {
 		return failed(err)
 	}
 	if opts.attach.on && !push && (opts.attach.attach || opts.attach.required || opts.attach.signKey != "") {

@@ -86,7 +86,7 @@ func push(cmd *cobra.Command, dockerCli command.Cli, input string, opts *gateOpt
 	if err != nil {
 		return ExitFailed, err
 	}
-	if err := opts.attach.prepare(pol); err != nil {
+	if err := opts.attach.prepare(pol, cmd.Flags().Changed("attach")); err != nil {
 		return ExitFailed, err
 	}
 	familiar := reference.FamiliarString(tagged)

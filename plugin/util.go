@@ -24,6 +24,10 @@ func failed(err error) error { return failedCtx(nil, err) }
 // failedCtx is failed that also reports an interrupt when ctx was cancelled, whatever
 // error the cancellation surfaced as.
 func failedCtx(ctx context.Context, err error) error {
+	var after afterPush
+	if errors.As(err, &after) {
+		return cli.StatusError{StatusCode: ExitInterrupted, Status: "docker secscan: " + strings.Join(strings.Fields(after.msg), " ")}
+	}
 	if errors.Is(err, context.Canceled) || (ctx != nil && ctx.Err() != nil) {
 		return cli.StatusError{StatusCode: ExitInterrupted, Status: "docker secscan: interrupted: nothing was pushed"}
 	}
@@ -172,3 +176,10 @@ func fdPath(path string) (*os.File, bool) {
 func errNotPassedFD(what, path string) error {
 	return fmt.Errorf("%s %s: the docker CLI passes only stdout and stderr to plugins for writing: give a file path (or /dev/stdout)", what, path)
 }
+
+// afterPush is an interrupt that came after the image was pushed: the message says what
+// was pushed and what is left to do (never "nothing was pushed").
+type afterPush struct{ msg string }
+
+func (e afterPush) Error() string { return e.msg }
+func (e afterPush) Unwrap() error { return context.Canceled }

@@ -19,8 +19,8 @@ import (
 )
 
 type verifyOptions struct {
-	key        string
-	maxAge     time.Duration
+	keys       []string
+	maxAge     string
 	policyFile string
 	format     string
 	insecure   bool
@@ -53,8 +53,8 @@ Exit codes:
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&opts.key, "key", "", "Public key (cosign.pub) the verdict must be signed with; unsigned records are then ignored")
-	fs.DurationVar(&opts.maxAge, "max-age", 0, "Oldest acceptable record, e.g. 168h (default: any age)")
+	fs.StringArrayVar(&opts.keys, "key", nil, "Public key (cosign.pub) the verdict must be signed with; repeatable (a record may verify with any of them, e.g. during a key rotation); unsigned records are then ignored")
+	fs.StringVar(&opts.maxAge, "max-age", "", "Oldest acceptable record, e.g. 168h or 7d (default: any age)")
 	fs.StringVar(&opts.policyFile, "policy", "", "Judge the recorded findings again under this policy file (today's policy)")
 	fs.StringVarP(&opts.format, "format", "f", "table", "Output: table or json")
 	fs.BoolVar(&opts.rescan, "rescan", false, "Also scan the attached SBOM with today's vulnerability DB (no image pull) and judge it under --policy (default: the policy file found as push finds it, else the defaults)")
@@ -76,19 +76,26 @@ func runVerify(cmd *cobra.Command, dockerCli command.Cli, input string, opts *ve
 	if opts.format != "table" && opts.format != "json" {
 		return failed(fmt.Errorf("--format %q: use table or json", opts.format))
 	}
-	if opts.maxAge < 0 {
-		return failed(fmt.Errorf("--max-age %s: give a positive duration, e.g. 168h", opts.maxAge))
+	var maxAge time.Duration
+	if opts.maxAge != "" {
+		d, err := policy.ParseDuration(opts.maxAge)
+		if err != nil || d <= 0 {
+			return failed(fmt.Errorf("--max-age %q: give a positive duration, e.g. 168h or 7d", opts.maxAge))
+		}
+		maxAge = d
 	}
 	named, err := reference.ParseNormalizedNamed(input)
 	if err != nil {
 		return failed(fmt.Errorf("invalid image reference %q: %v: give NAME:TAG or NAME@sha256:DIGEST", input, err))
 	}
 	named = reference.TagNameOnly(named)
-	copts := attest.CheckOptions{MaxAge: opts.maxAge, Now: time.Now()}
-	if opts.key != "" {
-		if copts.Key, err = attest.LoadPublicKey(opts.key); err != nil {
+	copts := attest.CheckOptions{MaxAge: maxAge, Now: time.Now()}
+	for _, k := range opts.keys {
+		pub, err := attest.LoadPublicKey(k)
+		if err != nil {
 			return failed(fmt.Errorf("--key: %v", err))
 		}
+		copts.Keys = append(copts.Keys, pub)
 	}
 	if opts.policyFile != "" {
 		p, err := policy.Load(opts.policyFile, copts.Now)
@@ -114,7 +121,7 @@ func runVerify(cmd *cobra.Command, dockerCli command.Cli, input string, opts *ve
 	ropts := registry.RemoteOptions(ctx, creds)
 	targets, repo, err := attest.Subjects(ref, ropts...)
 	if err != nil {
-		return failedCtx(ctx, err)
+		return failedCtx(ctx, registry.Explain(err, reference.FamiliarString(named)))
 	}
 	rep := verifyReport{Reference: reference.FamiliarString(named), Digest: targets[0].Digest}
 	for i, t := range targets {
@@ -134,7 +141,11 @@ func runVerify(cmd *cobra.Command, dockerCli command.Cli, input string, opts *ve
 		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Fprintln(dockerCli.Out(), string(b))
 	} else {
-		fmt.Fprintf(dockerCli.Out(), "%s@%s\n", rep.Reference, rep.Digest)
+		shown := rep.Reference
+		if _, digested := named.(reference.Digested); !digested {
+			shown += "@" + rep.Digest
+		}
+		fmt.Fprintln(dockerCli.Out(), shown)
 		for _, c := range rep.Checks {
 			fmt.Fprintf(dockerCli.Out(), "  %s\n", c.Describe())
 			for _, n := range c.Notes {

@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -120,7 +121,7 @@ func TestAttachAndFind(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			recs, _ = Find(d, PredicateVerdict, key)
+			recs, _ = Find(d, PredicateVerdict, []crypto.PublicKey{key})
 			if len(recs) != 1 || recs[0].Err == nil || !strings.Contains(recs[0].Err.Error(), "not signed") {
 				t.Fatalf("unsigned record with a key: %+v", recs)
 			}
@@ -142,14 +143,14 @@ func TestSignedRecords(t *testing.T) {
 	if _, err := Attach(d, [][]byte{statement(t, d, PredicateVerdict, `{"verdict":"passed"}`)}, signer, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := Find(d, PredicateVerdict, key)
+	recs, err := Find(d, PredicateVerdict, []crypto.PublicKey{key})
 	if err != nil || len(recs) != 1 || recs[0].Err != nil || !recs[0].Signed || !recs[0].Verified {
 		t.Fatalf("signed record: %+v, %v", recs, err)
 	}
 	// Another key does not verify it.
 	_, otherPub := cosignKey(t, "x")
 	other, _ := LoadPublicKey(otherPub)
-	recs, _ = Find(d, PredicateVerdict, other)
+	recs, _ = Find(d, PredicateVerdict, []crypto.PublicKey{other})
 	if len(recs) != 1 || !errors.Is(recs[0].Err, ErrBadSignature) {
 		t.Fatalf("other key: %+v", recs)
 	}
@@ -180,7 +181,7 @@ func TestOpenBundleRejectsTampering(t *testing.T) {
 		t.Fatalf("tampered bundle: %v", err)
 	}
 	// Without a key the content is readable but unverified.
-	if got, err := OpenBundle(tb, nil); err != nil || string(got) != tampered {
+	if got, err := OpenBundle(tb); err != nil || string(got) != tampered {
 		t.Fatalf("OpenBundle(nil) = %s, %v", got, err)
 	}
 }

@@ -119,10 +119,10 @@ var ErrNoReferrers = errors.New("no attached records")
 
 // Find lists the statements attached to subject (name@sha256:...) as referrers (the
 // referrers API, else the referrers tag), with predicate type predicateType when not
-// empty. With pub, each record's signature is checked (unsigned records get Err).
-// Records that do not hold are returned with Err set, never silently dropped; errors
-// are for a registry that cannot be read.
-func Find(subject name.Digest, predicateType string, pub crypto.PublicKey, ropts ...remote.Option) ([]Record, error) {
+// empty. With keys, each record's signature must verify with one of them (unsigned
+// records get Err). Records that do not hold are returned with Err set, never silently
+// dropped; errors are for a registry that cannot be read.
+func Find(subject name.Digest, predicateType string, keys []crypto.PublicKey, ropts ...remote.Option) ([]Record, error) {
 	idx, err := remote.Referrers(subject, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("list the records attached to %s: %v", subject, err)
@@ -141,7 +141,7 @@ func Find(subject name.Digest, predicateType string, pub crypto.PublicKey, ropts
 		if pt := predicateOf(d.Annotations); predicateType != "" && pt != "" && pt != predicateType {
 			continue
 		}
-		r := read(subject, d, pub, ropts)
+		r := read(subject, d, keys, ropts)
 		if predicateType != "" && r.Err == nil && r.Statement.PredicateType != predicateType {
 			continue
 		}
@@ -159,7 +159,7 @@ func predicateOf(ann map[string]string) string {
 }
 
 // read fetches one referrer and opens its statement.
-func read(subject name.Digest, d v1.Descriptor, pub crypto.PublicKey, ropts []remote.Option) Record {
+func read(subject name.Digest, d v1.Descriptor, keys []crypto.PublicKey, ropts []remote.Option) Record {
 	r := Record{Manifest: d.Digest.String()}
 	if t, err := time.Parse(time.RFC3339, d.Annotations[AnnotationCreated]); err == nil {
 		r.Created = t
@@ -197,17 +197,19 @@ func read(subject name.Digest, d v1.Descriptor, pub crypto.PublicKey, ropts []re
 	}
 	raw := b
 	if r.Signed {
-		if raw, err = OpenBundle(b, pub); err != nil {
+		if raw, err = OpenBundle(b, keys...); err != nil {
 			r.Err = fmt.Errorf("record %s: %w", r.Manifest, err)
 			return r
 		}
-		r.Verified = pub != nil
-	} else if pub != nil {
+		r.Verified = len(keys) > 0
+	} else if len(keys) > 0 {
 		r.Err = fmt.Errorf("record %s is not signed, and a key was given", r.Manifest)
 	}
 	st, err := ParseStatement(raw)
 	if err != nil {
-		r.Err = errors.Join(r.Err, fmt.Errorf("record %s: %v", r.Manifest, err))
+		if r.Err == nil {
+			r.Err = fmt.Errorf("record %s: %v", r.Manifest, err)
+		}
 		return r
 	}
 	r.Statement, r.Raw = st, raw

@@ -135,10 +135,10 @@ func LoadPublicKey(path string) (crypto.PublicKey, error) {
 var ErrBadSignature = errors.New("the signature does not verify with the given key")
 
 // OpenBundle reads a Sigstore bundle (JSON) holding a DSSE envelope of an in-toto
-// statement, verifies its signature with pub (nil: no check), and returns the
+// statement, verifies its signature with one of keys (none: no check), and returns the
 // statement. Errors: a bundle that does not parse or holds no DSSE envelope; with
-// pub, ErrBadSignature when no signature verifies.
-func OpenBundle(b []byte, pub crypto.PublicKey) ([]byte, error) {
+// keys, ErrBadSignature when no signature verifies with any of them.
+func OpenBundle(b []byte, keys ...crypto.PublicKey) ([]byte, error) {
 	var pb protobundle.Bundle
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &pb); err != nil {
 		return nil, fmt.Errorf("not a Sigstore bundle: %v", err)
@@ -150,13 +150,15 @@ func OpenBundle(b []byte, pub crypto.PublicKey) ([]byte, error) {
 	if env.GetPayloadType() != InTotoMediaType {
 		return nil, fmt.Errorf("the DSSE envelope holds %q, not an in-toto statement", env.GetPayloadType())
 	}
-	if pub == nil {
+	if len(keys) == 0 {
 		return env.GetPayload(), nil
 	}
 	pae := dsse.PAE(env.GetPayloadType(), env.GetPayload())
-	for _, sig := range env.GetSignatures() {
-		if verify(pub, pae, sig.GetSig()) == nil {
-			return env.GetPayload(), nil
+	for _, pub := range keys {
+		for _, sig := range env.GetSignatures() {
+			if verify(pub, pae, sig.GetSig()) == nil {
+				return env.GetPayload(), nil
+			}
 		}
 	}
 	return nil, ErrBadSignature

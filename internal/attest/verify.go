@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,9 +26,11 @@ const (
 
 // CheckOptions say what a record must satisfy.
 type CheckOptions struct {
-	// Key, when set, is the public key the verdict record must be signed with;
-	// unsigned records are then ignored and a record signed otherwise fails the check.
-	Key crypto.PublicKey
+	// Keys, when set, are the public keys a verdict record must be signed with (one of
+	// them: several during a key rotation); unsigned records are then ignored, and a
+	// signed record that verifies with none of them fails the check (it was changed
+	// after signing, or signed by someone else).
+	Keys []crypto.PublicKey
 	// MaxAge, when positive, is how old the record may be (from its gatedAt).
 	MaxAge time.Duration
 	// Policy, when set, judges the recorded findings again (today's policy).
@@ -60,7 +63,9 @@ type Check struct {
 	Rescanned     string    `json:"rescanned,omitempty"`
 	RescanSummary string    `json:"rescanSummary,omitempty"`
 	RescanDB      time.Time `json:"rescanDB,omitzero"`
-	Notes         []string  `json:"notes,omitempty"`
+	// RescanBlocking are the IDs of the findings that block in the rescan (at most 5).
+	RescanBlocking []string `json:"rescanBlocking,omitempty"`
+	Notes          []string `json:"notes,omitempty"`
 }
 
 // Subjects resolves ref (name:tag or name@digest) to the digests whose records a
@@ -71,7 +76,7 @@ type Check struct {
 func Subjects(ref name.Reference, ropts ...remote.Option) ([]Target, name.Repository, error) {
 	desc, err := remote.Get(ref, ropts...)
 	if err != nil {
-		return nil, name.Repository{}, fmt.Errorf("read %s from its registry: %v", ref, err)
+		return nil, name.Repository{}, err // go-containerregistry's: registry.Explain words it
 	}
 	repo := ref.Context()
 	out := []Target{{Digest: desc.Digest.String()}}
@@ -111,49 +116,63 @@ func attestationManifest(m v1.Descriptor) bool {
 	return m.Platform != nil && m.Platform.OS == "unknown" && m.Platform.Architecture == "unknown"
 }
 
-// CheckDigest finds the newest usable verdict record attached to repo@t.Digest and
-// checks it against opts. A record signed with another key, or whose content was
-// changed after signing, makes the check invalid even when an older record holds
-// (a record was tampered with); unsigned records are ignored when a key is given.
-// Errors reading the registry are returned; everything about the records is in the
-// Check.
+// clockSkew is how far in the future a record's gatedAt may be (clocks differ).
+const clockSkew = 5 * time.Minute
+
+// CheckDigest finds the newest usable verdict record attached to repo@t.Digest (by its
+// gatedAt, which a signature covers, never by an unsigned annotation) and checks it
+// against opts. A signed record that verifies with none of opts.Keys makes the check
+// invalid even when another record holds (a record was changed or forged); unsigned
+// records are ignored when keys are given. A record whose counts contradict its
+// verdict, or that is dated in the future, is not used. Errors reading the registry
+// are returned; everything about the records is in the Check.
 func CheckDigest(repo name.Repository, t Target, opts CheckOptions, ropts ...remote.Option) (Check, error) {
 	c := Check{Digest: t.Digest, Platform: t.Platform}
 	subject := repo.Digest(t.Digest)
-	recs, err := Find(subject, PredicateVerdict, opts.Key, ropts...)
+	recs, err := Find(subject, PredicateVerdict, opts.Keys, ropts...)
 	if err != nil {
 		return c, err
 	}
 	var use *Record
+	var v Verdict
 	for i := range recs {
 		r := &recs[i]
-		switch {
-		case errors.Is(r.Err, ErrBadSignature):
-			c.Outcome, c.Reason, c.Record, c.Signed = OutcomeInvalid, fmt.Sprintf("the verdict record %s is signed, but not by the given key, or was changed after signing", r.Manifest), r.Manifest, true
+		if errors.Is(r.Err, ErrBadSignature) {
+			c.Outcome, c.Reason, c.Record, c.Signed = OutcomeInvalid, fmt.Sprintf("the verdict record %s is signed, but by none of the given keys, or was changed after signing", r.Manifest), r.Manifest, true
 			return c, nil
-		case r.Err != nil:
-			c.Notes = append(c.Notes, fmt.Sprintf("ignored: %v", r.Err))
-		case use == nil:
-			use = r
+		}
+		if r.Err == nil {
+			var rv Verdict
+			switch err := ValidateVerdict(r.Statement.Predicate); {
+			case err != nil:
+				r.Err = fmt.Errorf("record %s: %v", r.Manifest, err)
+			case json.Unmarshal(r.Statement.Predicate, &rv) != nil:
+				r.Err = fmt.Errorf("record %s does not parse", r.Manifest)
+			case rv.GatedAt.After(opts.Now.Add(clockSkew)):
+				r.Err = fmt.Errorf("record %s is dated in the future (gated %s): the gating runner's clock is wrong", r.Manifest, rv.GatedAt.UTC().Format(time.RFC3339))
+			case inconsistent(rv):
+				r.Err = fmt.Errorf("record %s says %s, but counts %d blocking findings", r.Manifest, rv.Verdict, rv.Counts.Blocking)
+			case use == nil || rv.GatedAt.After(v.GatedAt):
+				use, v = r, rv
+			}
+		}
+		if r.Err != nil {
+			c.Notes = append(c.Notes, "ignored: "+oneLine(r.Err.Error()))
 		}
 	}
 	if use == nil {
 		c.Outcome, c.Reason = OutcomeInvalid, "no verdict record is attached"
-		if opts.Key != nil && len(c.Notes) > 0 {
+		if len(opts.Keys) > 0 && len(c.Notes) > 0 {
 			c.Reason = "no verdict record signed with the given key is attached"
+		} else if len(c.Notes) > 0 {
+			c.Reason = "no usable verdict record is attached"
 		}
 		return c, nil
 	}
-	var v Verdict
-	if err := json.Unmarshal(use.Statement.Predicate, &v); err != nil {
-		c.Outcome, c.Reason = OutcomeInvalid, fmt.Sprintf("the verdict record %s does not parse: %v", use.Manifest, err)
-		return c, nil
-	}
-	if err := ValidateVerdict(use.Statement.Predicate); err != nil {
-		c.Outcome, c.Reason = OutcomeInvalid, fmt.Sprintf("the verdict record %s: %v", use.Manifest, err)
-		return c, nil
-	}
 	c.Verdict, c.Record, c.Signed, c.Verified = &v, use.Manifest, use.Signed, use.Verified
+	if name := use.Statement.Subject[0].Name; !sameRepository(name, repo) {
+		c.Notes = append(c.Notes, fmt.Sprintf("the record was made for %s, not %s (same digest): its exceptions were those of that repository", name, repo.Name()))
+	}
 	if opts.MaxAge > 0 && opts.Now.Sub(v.GatedAt) > opts.MaxAge {
 		c.Outcome, c.Reason = OutcomeInvalid, fmt.Sprintf("the record is %s old (gated %s), over --max-age %s", age(opts.Now.Sub(v.GatedAt)), v.GatedAt.UTC().Format(time.RFC3339), opts.MaxAge)
 		return c, nil
@@ -181,10 +200,25 @@ func CheckDigest(repo name.Repository, t Target, opts CheckOptions, ropts ...rem
 	return c, nil
 }
 
+// inconsistent reports whether a record's verdict contradicts its counts: a pass in
+// block mode with blocking findings (a record edited by hand).
+func inconsistent(v Verdict) bool {
+	return (v.Verdict == VerdictPassed || v.Verdict == VerdictWarned) && v.Counts.Blocking > 0 && v.Policy.Mode != "warn"
+}
+
+// sameRepository reports whether a statement's subject name is repo (registry
+// host spellings normalised by go-containerregistry, e.g. docker.io).
+func sameRepository(subject string, repo name.Repository) bool {
+	r, err := name.NewRepository(subject, name.WeakValidation)
+	return err == nil && r.Name() == repo.Name()
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
 // rescan scans the newest usable SBOM record of subject with today's DB and judges
 // its findings under opts.Policy; no usable SBOM record makes the check invalid.
 func rescan(c *Check, subject name.Digest, v Verdict, opts CheckOptions, ropts []remote.Option) error {
-	recs, err := Find(subject, PredicateCycloneDX, opts.Key, ropts...)
+	recs, err := Find(subject, PredicateCycloneDX, opts.Keys, ropts...)
 	if err != nil {
 		return err
 	}
@@ -205,17 +239,30 @@ func rescan(c *Check, subject name.Digest, v Verdict, opts CheckOptions, ropts [
 	}
 	pv := opts.Policy.Evaluate(scan, opts.Now)
 	c.Rescanned, c.RescanSummary, c.RescanDB = VerdictName(pv), pv.Summary, scan.DB.UpdatedAt
+	var ids []string
+	for _, d := range pv.Decisions {
+		if d.Disposition == policy.Blocking && !slices.Contains(ids, d.Finding.VulnerabilityID) {
+			ids = append(ids, d.Finding.VulnerabilityID)
+		}
+	}
+	if len(ids) > 5 {
+		ids = append(ids[:5], "...")
+	}
+	c.RescanBlocking = ids
 	if c.Rescanned == VerdictBlocked && c.Outcome == OutcomePassed {
-		c.Outcome, c.Reason = OutcomeBlocked, fmt.Sprintf("today's DB (updated %s) finds what %s blocks: %s", scan.DB.UpdatedAt.UTC().Format(time.DateOnly), opts.Policy.Source, pv.Summary)
+		c.Outcome, c.Reason = OutcomeBlocked, fmt.Sprintf("today's DB (updated %s) finds what %s blocks (%s): %s", scan.DB.UpdatedAt.UTC().Format(time.DateOnly), opts.Policy.Source, strings.Join(ids, ", "), pv.Summary)
 	}
 	return nil
 }
 
 func age(d time.Duration) string {
-	if d >= 48*time.Hour {
+	switch {
+	case d >= 48*time.Hour:
 		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	case d >= time.Hour:
+		return d.Round(time.Minute).String()
 	}
-	return d.Round(time.Minute).String()
+	return d.Round(time.Second).String()
 }
 
 // Worst is the worst outcome of checks (OutcomeInvalid over OutcomeBlocked over
@@ -266,14 +313,18 @@ func (c Check) Describe() string {
 		}
 		fmt.Fprintf(&b, ", with docker secscan %s and %s", v.Tool.Version, v.Scanner)
 		fmt.Fprintf(&b, "\n    policy %s (%s: block %s, mode %s), DB of %s", shortDigest(v.Policy.Digest), v.Policy.Source, v.Policy.Block, v.Policy.Mode, v.DB.UpdatedAt.UTC().Format(time.DateOnly))
-		fmt.Fprintf(&b, "\n    %d findings: %d blocking, %d warning, %d excepted; %s", v.Counts.Total, v.Counts.Blocking, v.Counts.Warning, v.Counts.Excepted, v.Summary)
+		what := "findings"
+		if c.Platform != "" || v.Image.Platform != "" {
+			what = "findings of this platform"
+		}
+		fmt.Fprintf(&b, "\n    %d %s: %d blocking, %d warning, %d excepted; the gate said: %s", v.Counts.Total, what, v.Counts.Blocking, v.Counts.Warning, v.Counts.Excepted, v.Summary)
 		switch {
 		case c.Verified:
 			b.WriteString("\n    signature verified with the given key")
 		case c.Signed:
 			b.WriteString("\n    signed (not checked: give --key)")
 		default:
-			b.WriteString("\n    not signed")
+			b.WriteString("\n    not signed: anyone who may push to the repository could have written it (sign with push --sign-key, check with --key)")
 		}
 	}
 	return b.String()
@@ -294,13 +345,16 @@ func Latest(subject name.Digest, ropts ...remote.Option) (v Verdict, ok bool, er
 	if err != nil {
 		return v, false, err
 	}
+	// The newest by gatedAt (signed with the record), not by an annotation.
+	found := false
 	for _, r := range recs {
 		if r.Err != nil || ValidateVerdict(r.Statement.Predicate) != nil {
 			continue
 		}
-		if json.Unmarshal(r.Statement.Predicate, &v) == nil {
-			return v, true, nil
+		var rv Verdict
+		if json.Unmarshal(r.Statement.Predicate, &rv) == nil && !inconsistent(rv) && (!found || rv.GatedAt.After(v.GatedAt)) {
+			v, found = rv, true
 		}
 	}
-	return Verdict{}, false, nil
+	return v, found, nil
 }

@@ -1,6 +1,7 @@
 package attest
 
 import (
+	"crypto"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -116,7 +117,7 @@ func TestCheckDigest(t *testing.T) {
 		signer, _ := LoadSigner(priv, []byte("pw"))
 		key, _ := LoadPublicKey(pub)
 		gateAndAttach(t, d, policy.Defaults(), signer, low)
-		c, _ := CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: now, Key: key})
+		c, _ := CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: now, Keys: []crypto.PublicKey{key}})
 		if c.Outcome != OutcomePassed || !c.Verified {
 			t.Fatalf("signed: %+v", c)
 		}
@@ -124,14 +125,14 @@ func TestCheckDigest(t *testing.T) {
 		otherPriv, _ := cosignKey(t, "x")
 		other, _ := LoadSigner(otherPriv, []byte("x"))
 		gateAndAttach(t, d, warnMode, other, critical)
-		c, _ = CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: now, Key: key})
-		if c.Outcome != OutcomeInvalid || !strings.Contains(c.Reason, "not by the given key") {
+		c, _ = CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: now, Keys: []crypto.PublicKey{key}})
+		if c.Outcome != OutcomeInvalid || !strings.Contains(c.Reason, "by none of the given keys") {
 			t.Fatalf("tampered: %+v", c)
 		}
 		// Unsigned records are ignored with a key.
 		d2 := pushRandom(t, false)
 		gateAndAttach(t, d2, policy.Defaults(), nil, low)
-		c, _ = CheckDigest(d2.Context(), Target{Digest: d2.DigestStr()}, CheckOptions{Now: now, Key: key})
+		c, _ = CheckDigest(d2.Context(), Target{Digest: d2.DigestStr()}, CheckOptions{Now: now, Keys: []crypto.PublicKey{key}})
 		if c.Outcome != OutcomeInvalid || !strings.Contains(c.Reason, "signed with the given key") {
 			t.Fatalf("unsigned with key: %+v", c)
 		}
@@ -190,5 +191,80 @@ func TestSubjectsOfAnIndex(t *testing.T) {
 	h, _ := idx.Digest()
 	if got[0].Digest != h.String() || got[0].Platform != "" {
 		t.Fatalf("%+v", got[0])
+	}
+}
+
+// verdictStatement is a valid verdict record about d, gated at `at` with verdict name.
+func verdictStatement(t *testing.T, d name.Digest, at time.Time, verdict string, mutate func(*Verdict)) []byte {
+	t.Helper()
+	pol := policy.Defaults()
+	s := scanWith()
+	v := NewVerdict(VerdictInput{Scan: s, Verdict: pol.Evaluate(s, at), Policy: pol, Reference: d.Context().Name() + ":1", Digest: d.DigestStr(), Now: at})
+	v.Verdict = verdict
+	if mutate != nil {
+		mutate(&v)
+	}
+	body, _ := json.Marshal(v)
+	return statement(t, d, PredicateVerdict, string(body))
+}
+
+func TestCheckDigestPicksTheNewestSignedRecord(t *testing.T) {
+	now := time.Now().UTC()
+	d := pushRandom(t, false)
+	// The newer record (by its signed gatedAt) says warn mode; the older passes. Their
+	// unsigned "created" annotations say the opposite: they must not decide.
+	if _, err := Attach(d, [][]byte{verdictStatement(t, d, now.Add(-2*time.Hour), VerdictPassed, nil)}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Attach(d, [][]byte{verdictStatement(t, d, now.Add(-time.Hour), VerdictWarnMode, nil)}, nil, now.Add(-3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: now})
+	if err != nil || c.Outcome != OutcomeBlocked || c.Verdict.Verdict != VerdictWarnMode {
+		t.Fatalf("newest by gatedAt: %+v %v", c, err)
+	}
+	// A record dated in the future, or whose counts contradict its verdict, is not used.
+	if _, err := Attach(d, [][]byte{
+		verdictStatement(t, d, now.Add(24*time.Hour), VerdictPassed, nil),
+		verdictStatement(t, d, now.Add(-time.Minute), VerdictPassed, func(v *Verdict) { v.Counts.Blocking, v.Counts.Total = 3, 3 }),
+	}, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: now})
+	if c.Verdict == nil || c.Verdict.Verdict != VerdictWarnMode || len(c.Notes) != 2 || !strings.Contains(strings.Join(c.Notes, "|"), "in the future") || !strings.Contains(strings.Join(c.Notes, "|"), "counts 3 blocking") {
+		t.Fatalf("future and inconsistent records: %+v", c)
+	}
+}
+
+func TestCheckDigestKeyRotationAndOtherRepository(t *testing.T) {
+	now := time.Now().UTC()
+	d := pushRandom(t, false)
+	oldPriv, oldPub := cosignKey(t, "a")
+	newPriv, newPub := cosignKey(t, "b")
+	oldSigner, _ := LoadSigner(oldPriv, []byte("a"))
+	newSigner, _ := LoadSigner(newPriv, []byte("b"))
+	oldKey, _ := LoadPublicKey(oldPub)
+	newKey, _ := LoadPublicKey(newPub)
+	Attach(d, [][]byte{verdictStatement(t, d, now.Add(-time.Hour), VerdictPassed, nil)}, oldSigner, now)
+	Attach(d, [][]byte{verdictStatement(t, d, now.Add(-time.Minute), VerdictPassed, nil)}, newSigner, now)
+	// Both keys given (a rotation): both records verify, the newest is used.
+	c, _ := CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: now, Keys: []crypto.PublicKey{oldKey, newKey}})
+	if c.Outcome != OutcomePassed || !c.Verified {
+		t.Fatalf("rotation: %+v", c)
+	}
+	// The new key only: the old record is signed by another key, which fails closed.
+	c, _ = CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: now, Keys: []crypto.PublicKey{newKey}})
+	if c.Outcome != OutcomeInvalid {
+		t.Fatalf("one key: %+v", c)
+	}
+	// A record made for another repository of the same registry says so.
+	other := d.Context().Registry.Repo("team", "copy").Digest(d.DigestStr())
+	st := verdictStatement(t, d, now, VerdictPassed, nil) // subject: team/app
+	img, _ := remote.Image(d)
+	remote.Write(other, img)
+	Attach(other, [][]byte{st}, nil, now)
+	c, _ = CheckDigest(other.Context(), Target{Digest: other.DigestStr()}, CheckOptions{Now: now})
+	if c.Outcome != OutcomePassed || len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "made for "+d.Context().Name()) {
+		t.Fatalf("other repository: %+v", c)
 	}
 }

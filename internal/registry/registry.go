@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Credentials are registry credentials as the docker config file holds them.
@@ -137,4 +139,43 @@ func RemoteOptions(ctx context.Context, creds Credentials) []remote.Option {
 		auth = authn.Anonymous
 	}
 	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(http.DefaultTransport)}
+}
+
+// Explain words an error of go-containerregistry reading ref from its registry as one
+// line that says what to do: the reference is not there (HTTP 404, MANIFEST_UNKNOWN,
+// NAME_UNKNOWN), the registry wants other credentials (401/403), or it cannot be
+// reached. Other errors are returned on one line.
+func Explain(err error, ref string) error {
+	if err == nil {
+		return nil
+	}
+	host := ref
+	if r, perr := name.ParseReference(ref, name.WeakValidation); perr == nil {
+		host = r.Context().RegistryStr()
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusNotFound:
+			return fmt.Errorf("%s is not in its registry (no such tag, digest or repository)", ref)
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("the registry %s refused to show %s (HTTP %d): log in with 'docker login %s' as a user that may pull it", host, ref, te.StatusCode, host)
+		}
+	}
+	var ne net.Error
+	var oe *net.OpError
+	if errors.As(err, &oe) || errors.As(err, &ne) {
+		return fmt.Errorf("cannot reach the registry %s for %s: %s (is it running, and is the name right?)", host, ref, firstLine(err.Error()))
+	}
+	return fmt.Errorf("read %s from its registry: %s", ref, strings.Join(strings.Fields(err.Error()), " "))
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndex(s, ": "); i >= 0 && i+2 < len(s) {
+		return s[i+2:] // the innermost cause, e.g. "connection refused"
+	}
+	return s
 }

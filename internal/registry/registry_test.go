@@ -3,6 +3,9 @@ package registry
 import (
 	"context"
 	"errors"
+	"io"
+	"log"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -64,5 +67,28 @@ func TestVerifyPushed(t *testing.T) {
 	}
 	if err := VerifyPushed(ctx, repo, Expect{Tag: "multi", Digest: idigest.String(), Digests: []string{digest.String()}}, Credentials{}, true); err == nil || !strings.Contains(err.Error(), "not the scanned image") {
 		t.Fatalf("a pushed digest that is not the scanned image must fail, got %v", err)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref, _ := name.ParseReference(host + "/team/app:nope")
+	_, err := remote.Get(ref)
+	if got := Explain(err, ref.String()); got == nil || !strings.Contains(got.Error(), "is not in its registry") {
+		t.Fatalf("404: %v", got)
+	}
+	// A port nobody listens on.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	ref, _ = name.ParseReference(addr + "/team/app:1")
+	_, err = remote.Get(ref)
+	if got := Explain(err, ref.String()); got == nil || !strings.Contains(got.Error(), "cannot reach the registry "+addr) || strings.Contains(got.Error(), "\n") {
+		t.Fatalf("down: %v", got)
+	}
+	if Explain(nil, "x") != nil {
+		t.Fatal("nil error explained")
 	}
 }
