@@ -3,6 +3,9 @@ package plugin
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 )
@@ -40,5 +43,27 @@ func TestAttachFlagsAndPolicy(t *testing.T) {
 				t.Fatalf("on %v, %v; want %v", o.on, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestBaselineFlagsThatDoNothingAreRefused(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--baseline", ""}, "--baseline is empty"},
+		{[]string{"--new-only"}, "--new-only needs --baseline"},
+	} {
+		o := &gateOptions{}
+		fs := pflag.NewFlagSet("push", pflag.ContinueOnError)
+		o.addFlags(fs)
+		o.db.cacheDir = t.TempDir()
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := o.resolvePolicyFlags(fs, time.Now()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
 	}
 }

@@ -38,7 +38,13 @@ func compareWithBaseline(ctx context.Context, dockerCli command.Cli, img daemon.
 			return nil, nil, ctx.Err()
 		}
 		if pol.BaselineMissing == policy.ActionIgnore {
-			note := fmt.Sprintf("no baseline: %v; gate.baseline-missing is ignore, so every finding is gated as without a baseline", strings.TrimSuffix(err.Error(), "."))
+			msg := strings.TrimSuffix(err.Error(), ".")
+			if i := strings.Index(msg, "gate.baseline-missing"); i > 0 {
+				if j := strings.LastIndex(msg[:i], ": "); j > 0 {
+					msg = msg[:j] // the advice to set it: the policy already does
+				}
+			}
+			note := fmt.Sprintf("no baseline: %s; gate.baseline-missing is ignore, so every finding is gated as without a baseline", msg)
 			return nil, []string{note}, nil
 		}
 		return nil, nil, err

@@ -262,6 +262,12 @@ func (o *gateOptions) resolvePolicyFlags(fl *pflag.FlagSet, now time.Time) (poli
 	if fl.Changed("new-only") {
 		p.NewOnly = o.newOnly
 	}
+	if fl.Changed("baseline") && strings.TrimSpace(o.baseline) == "" {
+		return p, "", fmt.Errorf("--baseline is empty: give a report file, an image, or auto (or leave the flag out)")
+	}
+	if o.baseline == "" && fl.Changed("new-only") && o.newOnly {
+		return p, "", fmt.Errorf("--new-only needs --baseline: give the report, image or auto to compare with")
+	}
 	if o.baseline != "" {
 		// A malformed argument, or a report file that cannot be read, is refused before
 		// any scan (unless gate.baseline-missing: ignore, which notes it after the scan);

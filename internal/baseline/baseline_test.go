@@ -353,3 +353,16 @@ func TestParseSpec(t *testing.T) {
 		t.Errorf("String() = %q", s.String())
 	}
 }
+
+func TestTrialInputs(t *testing.T) {
+	// A JSON list is not a report, and the message names no Go type.
+	if _, _, err := Parse([]byte(`[1,2]`)); err == nil || strings.Contains(err.Error(), "map[") || strings.Contains(err.Error(), "jsontext") || !strings.Contains(err.Error(), "not a report") {
+		t.Fatalf("list: %v", err)
+	}
+	// A full image ID without "sha256:" is the local image of that ID.
+	id := strings.Repeat("ab", 32)
+	s, err := ParseSpec(id, func(string) (os.FileInfo, error) { return nil, os.ErrNotExist })
+	if err != nil || s.Kind != KindImage || s.Value != "sha256:"+id || s.Where != WhereLocal {
+		t.Fatalf("64 hex: %+v %v", s, err)
+	}
+}

@@ -3,6 +3,7 @@ package baseline
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,6 +59,11 @@ func Parse(data []byte) ([]report.Finding, string, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) || (json.Valid(data) && len(bytes.TrimSpace(data)) > 0) {
+			// Valid JSON, but not an object (e.g. a list): say so, not Go's type names.
+			return nil, "", fmt.Errorf("not a report: a JSON report is an object: write it with 'docker secscan scan -f secscan-json -o FILE IMAGE'")
+		}
 		return nil, "", fmt.Errorf("not a JSON report (%s): write it with 'docker secscan scan -f secscan-json -o FILE IMAGE'", oneLine(err))
 	}
 	// Key names are compared exactly: encoding/json matches them case-insensitively,

@@ -3,6 +3,7 @@ package baseline
 import (
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -80,8 +81,17 @@ func ParseSpec(arg string, stat func(string) (os.FileInfo, error)) (Spec, error)
 	if _, err := stat(a); err == nil || strings.HasSuffix(strings.ToLower(a), ".json") {
 		return Spec{Kind: KindFile, Value: a}, nil
 	}
+	if fullID.MatchString(a) {
+		// A full image ID without its algorithm (as `docker images --no-trunc -q`
+		// prints it after "sha256:"): the reference grammar refuses 64 hex digits as a
+		// name, so it is the local image of that ID.
+		return Spec{Kind: KindImage, Value: "sha256:" + a, Where: WhereLocal}, nil
+	}
 	if _, err := reference.ParseNormalizedNamed(a); err != nil {
 		return Spec{}, fmt.Errorf("--baseline %s: no such file, and not an image reference (NAME:TAG or NAME@DIGEST): give a report file, an image, or auto", a)
 	}
 	return Spec{Kind: KindImage, Value: a}, nil
 }
+
+// fullID is a full image ID's hex digits.
+var fullID = regexp.MustCompile(`^[a-f0-9]{64}$`)
