@@ -197,11 +197,29 @@ func measureWarm(name string, in *inputs) (*warmRun, error) {
 		}
 		return tag, docker("load", "-q", "-i", archive)
 	}
+	// The base of the "new top layer" images: alpine-39 as loaded. On Docker 29 its
+	// export keeps that layer a plain tar under BuildKit's gzip top layer, which
+	// Trivy v0.74.0 cannot read (BENCHMARKS.md, "What differs between the engines"):
+	// there the base is the same Alpine 3.9.4 minirootfs docker-imported (gzip).
+	base, baseName := "bench/alpine:39", "bench/alpine:39"
+	if env.Engine != "20.10" {
+		files := testenv.AlpineFiles("3.9.4", []testenv.ApkPackage{{Name: "musl", Version: "1.1.20-r4"}, {Name: "libssl1.1", Version: "1.1.1b-r1", Origin: "openssl"}, {Name: "busybox", Version: "1.29.3-r10"}})
+		l, err := testenv.Layer(files)
+		if err != nil {
+			return nil, err
+		}
+		tarPath := filepath.Join(env.Dir, "mini.tar")
+		os.WriteFile(tarPath, l, 0o644)
+		if err := docker("import", tarPath, "bench/mini:1"); err != nil {
+			return nil, err
+		}
+		base, baseName = "bench/mini:1", "Alpine 3.9.4 minirootfs (docker import)"
+	}
 	incremental := func(i int) (string, error) {
-		tag := fmt.Sprintf("bench/alpine:39-warm%d", i)
+		tag := fmt.Sprintf("bench/incr:warm%d", i)
 		dir := filepath.Join(env.Dir, "incr")
 		os.MkdirAll(dir, 0o755)
-		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(fmt.Sprintf("FROM bench/alpine:39\nCOPY stamp /stamp-%d\n", i)), 0o644)
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(fmt.Sprintf("FROM %s\nCOPY stamp /stamp-%d\n", base, i)), 0o644)
 		os.WriteFile(filepath.Join(dir, "stamp"), []byte(time.Now().String()), 0o644)
 		return tag, docker("build", "-q", "-t", tag, dir)
 	}
@@ -218,10 +236,10 @@ func measureWarm(name string, in *inputs) (*warmRun, error) {
 	trivy(freshCache(), "bench/alpine:39")
 
 	first := warmRow{image: "bench/alpine:39", what: "first scan, engine not running (empty layer cache)", oursName: "warm engine started by the scan", peerName: "one-shot engine (--engine-idle 0)", target: "no slower than one-shot (≤ 1.05×)", ratioWant: 1.05}
-	later := warmRow{image: "bench/alpine:39 + new top layer", what: "second and later cold scan (new image, base layer cached)", oursName: "warm engine", peerName: "trivy image", target: "≤ 0.8 × trivy", ratioWant: 0.8}
+	later := warmRow{image: baseName + " + new top layer", what: "second and later cold scan (new image, base layer cached)", oursName: "warm engine", peerName: "trivy image", target: "≤ 0.8 × trivy", ratioWant: 0.8}
 	scratch := warmRow{image: "new FROM scratch Alpine minirootfs", what: "second and later cold scan (new image, nothing cached)", oursName: "warm engine", peerName: "trivy image", target: "≤ 0.8 × trivy", ratioWant: 0.8}
-	oneLater := warmRow{image: "bench/alpine:39 + new top layer", what: "the same with one-shot engines (today's figure)", oursName: "one-shot engine", peerName: "trivy image", target: "(reference)"}
-	rescanRow := warmRow{image: "bench/alpine:39", what: "warm re-scan (same image)", oursName: "docker secscan", peerName: "trivy image (warm cache)", target: "≤ 0.3 × trivy", ratioWant: 0.3}
+	oneLater := warmRow{image: baseName + " + new top layer", what: "the same with one-shot engines (today's figure)", oursName: "one-shot engine", peerName: "trivy image", target: "(reference)"}
+	rescanRow := warmRow{image: baseName, what: "warm re-scan (same image)", oursName: "docker secscan", peerName: "trivy image (warm cache)", target: "≤ 0.3 × trivy", ratioWant: 0.3}
 	push := warmRow{image: "bench/alpine:39", what: "push to the local registry (warm cache)", oursName: "docker secscan push", peerName: "docker push", target: "≤ 1.5 × docker push", ratioWant: 1.5}
 	large := warmRow{image: "bench/big:1", what: "cold scan of the 1 GiB image, engine running", oursName: "warm engine", peerName: "docker save > /dev/null", target: "≤ 1.05 × docker save", ratioWant: 1.05}
 	largeOne := warmRow{image: "bench/big:1", what: "the same with a one-shot engine", oursName: "one-shot engine", peerName: "docker save > /dev/null", target: "(reference)"}
@@ -229,13 +247,13 @@ func measureWarm(name string, in *inputs) (*warmRun, error) {
 	// The warm engine of oc serves every "later" scan; tc is Trivy's cache with the
 	// same base layer analysed.
 	oc, tc, oneC := freshCache(), freshCache(), freshCache()
-	if _, err := scan(oc, "10m", "bench/alpine:39"); err != nil {
+	if _, err := scan(oc, "10m", base); err != nil {
 		return nil, err
 	}
-	if _, err := scan(oneC, "0", "bench/alpine:39"); err != nil {
+	if _, err := scan(oneC, "0", base); err != nil {
 		return nil, err
 	}
-	if _, err := trivy(tc, "bench/alpine:39"); err != nil {
+	if _, err := trivy(tc, base); err != nil {
 		return nil, err
 	}
 	startPID := enginePID(oc)
@@ -284,7 +302,11 @@ func measureWarm(name string, in *inputs) (*warmRun, error) {
 		}
 		scratch.ours, scratch.peer = append(scratch.ours, a), append(scratch.peer, b)
 		// Warm re-scan: the scan cache (no engine), against Trivy's warm run.
-		a, b, err = pair(i, func() (sample, error) { return rescan(oc, "bench/alpine:39") }, func() (sample, error) { return trivy(tc, "bench/alpine:39") })
+		// (the untimed run fills the scan cache, which the scans above emptied)
+		if _, err := rescan(oc, base); err != nil {
+			return nil, err
+		}
+		a, b, err = pair(i, func() (sample, error) { return rescan(oc, base) }, func() (sample, error) { return trivy(tc, base) })
 		if err != nil {
 			return nil, err
 		}
