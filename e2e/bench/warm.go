@@ -258,7 +258,7 @@ func measureWarm(name string, in *inputs) (*warmRun, error) {
 	}
 	startPID := enginePID(oc)
 	r0, a0, f0 := procMem(startPID)
-	res.rss = append(res.rss, fmt.Sprintf("after its first scan (alpine-39): VmRSS %s (anonymous %s, file-backed %s)", mib(r0), mib(a0), mib(f0)))
+	res.rss = append(res.rss, fmt.Sprintf("after its first scan ("+baseName+"): VmRSS %s (anonymous %s, file-backed %s)", mib(r0), mib(a0), mib(f0)))
 	for i := 0; i < *runs; i++ {
 		note := othersBusy()
 		for _, b := range note {
@@ -384,6 +384,7 @@ func writeWarm(results []*warmRun, pluginPath string) string {
 	var b strings.Builder
 	b.WriteString(warmHeading + "\n\n")
 	fmt.Fprintf(&b, "The warm scan engine (README, *The warm engine*) against the targets of issue 16, measured by `make bench` (or alone: `go run ./e2e/bench -warm only -plugin bin/docker-secscan`, which replaces this section only), %s, medians of %d runs, each figure paired with its peer measured in the same run (alternating which goes first). The machine is shared with other builds and tests: figures are noisy, compare each pair rather than figures of different rows.\n", time.Now().UTC().Format("2006-01-02"), *runs)
+	b.WriteString(warmReading)
 	for _, r := range results {
 		fmt.Fprintf(&b, "\n### %s (%s)\n\n", r.title, r.version)
 		b.WriteString("| image | measurement | ours | peer | ours / peer | target |\n|---|---|---:|---:|---:|---|\n")
@@ -450,3 +451,13 @@ func runWarm(names []string, in *inputs) error {
 	}
 	return spliceWarm(*out, writeWarm(measured, in.pluginPath))
 }
+
+// warmReading explains the rows whatever their figures.
+const warmReading = `
+Reading these figures:
+
+- The warm engine removes the engine's start-up from a scan (the program's page-in, Go's and Trivy's initialisation): compare each warm row with the one-shot row measured in the same runs. What remains of a scan of a small new image is the docker CLI starting the plugin (the line under each table), the daemon's export of the image (on Docker 20.10 a legacy ` + "`docker save`" + ` stages the whole image first; see the export floors above) and the analysis of the new layers; Trivy pays the same export.
+- A warm re-scan and a gated push with a warm cache start no engine at all (the scan cache answers): the warm engine does not change them. They pay the docker CLI starting the plugin, the daemon's image inspect and, for the push, the push through the daemon and the registry check of the pushed digest.
+- On the 1 GiB image a cold scan is bound by the daemon's export whichever engine runs it: compare the warm and one-shot rows with ` + "`docker save`" + ` run by run (the spread of the export alone is as large as the difference).
+- Memory: an idle engine returns what a scan allocated (debug.FreeOSMemory after each request); most of what stays resident is the engine's program mapped from its file.
+`
