@@ -264,7 +264,8 @@ func TestWarmEngineServesLaterScans(t *testing.T) {
 }
 
 func TestWarmEngineVersionHandshake(t *testing.T) {
-	c, _ := fakeClient(t, time.Minute)
+	c, stderr := fakeClient(t, time.Minute)
+	c.Debug = true // says why an engine is replaced
 	dir := cacheDir(t, c)
 	old := mustFakeScan(t, c, dir, "sha256:aaa", "x")
 
@@ -277,6 +278,9 @@ func TestWarmEngineVersionHandshake(t *testing.T) {
 		t.Fatalf("a new plugin version was served by the old engine %d", old.PID)
 	}
 	waitGone(t, old.PID, 2*time.Second)
+	if !strings.Contains(stderr.String(), "the running scan engine has version dev, the client is v9.9.9-test") {
+		t.Fatalf("the replacement did not name the versions: %q", stderr.String())
+	}
 
 	// A reinstalled engine binary (same version): replaced too.
 	time.Sleep(10 * time.Millisecond)
@@ -286,12 +290,15 @@ func TestWarmEngineVersionHandshake(t *testing.T) {
 		t.Fatalf("a reinstalled engine binary was served by the old engine %d", nw.PID)
 	}
 	waitGone(t, nw.PID, 2*time.Second)
+	if !strings.Contains(stderr.String(), "another engine binary") {
+		t.Fatalf("the replacement did not name the binary: %q", stderr.String())
+	}
 
 	// Another environment Trivy reads (a proxy, Trivy's settings): replaced.
 	t.Setenv("TRIVY_INSECURE", "true")
 	env := mustFakeScan(t, c, dir, "sha256:aaa", "x")
-	if env.PID == again.PID {
-		t.Fatal("a client with another environment was served by the old engine")
+	if env.PID == again.PID || !strings.Contains(stderr.String(), "another environment") {
+		t.Fatalf("a client with another environment was served by the old engine: %q", stderr.String())
 	}
 	// An engine that does not speak the protocol of this plugin: one line, no hang.
 	var out bytes.Buffer
