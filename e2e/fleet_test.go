@@ -40,8 +40,16 @@ func init() {
 		daemonTest{"FleetOf12Runners", testFleetOf12Runners},
 		daemonTest{"RedisCacheWithoutServerIsSharedAndNeverTrustedBlindly", testRedisCacheWithoutServer},
 		daemonTest{"RedisOverTLSWithClientCertificates", testRedisOverTLS},
+		daemonTest{"ServerGatesBestPracticesAndUncheckedReleases", testServerGatesBestPracticesAndUncheckedReleases},
+		daemonTest{"ServerThatHangsTimesOut", testServerThatHangsTimesOut},
 	)
 }
+
+// fleetSecret signs the scans in Redis ($SECSCAN_CACHE_SECRET) in these tests.
+const fleetSecret = "fleet-cache-secret-4b8e2a6c"
+
+// secretEnv is the environment of a runner that shares scans through Redis.
+var secretEnv = []string{"SECSCAN_CACHE_SECRET=" + fleetSecret}
 
 // fleetToken is the server's token in these tests; it must never be printed.
 const fleetToken = "fleet-token-7f3a9c21d4"
@@ -91,7 +99,7 @@ func startFleetWith(t *testing.T, db string) *fleetEnv {
 func (f *fleetEnv) runner(t *testing.T, cache string, extraEnv []string, args ...string) result {
 	t.Helper()
 	full := append([]string{"secscan", args[0], "--cache-dir", cache, "--no-progress", "--server", f.server.URL}, args[1:]...)
-	return docker(t, append([]string{"SECSCAN_TOKEN=" + fleetToken}, extraEnv...), full...)
+	return docker(t, append([]string{"SECSCAN_TOKEN=" + fleetToken, "SECSCAN_CACHE_SECRET=" + fleetSecret}, extraEnv...), full...)
 }
 
 // redisKeys counts the keys matching pattern.
@@ -251,6 +259,14 @@ func testServerAndRedisFailuresPushNothing(t *testing.T) {
 	if strings.Contains(r.stderr, "not-the-token") {
 		t.Errorf("the wrong token is printed: %s", r)
 	}
+	// No token at all says so; a token read from a file ends in a newline: trimmed.
+	r = docker(t, nil, "secscan", "push", "--cache-dir", filepath.Join(out, "c1"), "--server", f.server.URL, mode[0], mode[1], ref)
+	check("no token", r, "none was given")
+	r = docker(t, []string{"SECSCAN_TOKEN=" + fleetToken + "\n"}, "secscan", "scan", "--cache-dir", filepath.Join(out, "c1"), "--no-progress", "--server", f.server.URL, "--exit-code", ref)
+	texts = append(texts, r.stdout, r.stderr)
+	if r.code != 2 {
+		t.Errorf("a token with a trailing newline should be trimmed and the scan blocked (exit 2): %s", r)
+	}
 	// Redis (the runner's scan cache) stopped, with a password in its URL.
 	stoppedRedis := "redis://:hunter2-redis-pw@127.0.0.1:1/0"
 	r = f.runner(t, filepath.Join(out, "c2"), nil, "push", "--cache-backend", stoppedRedis, mode[0], mode[1], ref)
@@ -358,7 +374,7 @@ func testFleetOf12Runners(t *testing.T) {
 	serverArgs := func(i int, cache string) []string {
 		return []string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--server", f.server.URL, "--cache-backend", f.redis.URL(), "--debug", refs[i]}
 	}
-	tokenEnv := []string{"SECSCAN_TOKEN=" + fleetToken}
+	tokenEnv := []string{"SECSCAN_TOKEN=" + fleetToken, "SECSCAN_CACHE_SECRET=" + fleetSecret}
 	res, caches, d1 := wave("wave 1 through the server", serverArgs, tokenEnv)
 	baseDiff := strings.TrimSpace(mustDocker(t, "image", "inspect", "--format", "{{index .RootFS.Layers 0}}", base).stdout)
 	baseAnalyses := 0
@@ -402,6 +418,7 @@ func testFleetOf12Runners(t *testing.T) {
 		t.Errorf("wave 2 changed the layer entries: %d, was %d", n, blobs)
 	}
 	noSecret(t, fleetToken, collect(res, res2), caches...)
+	noSecret(t, fleetSecret, collect(res, res2), caches...)
 
 	// The same 12 runners without the server: each downloads and opens its own DB.
 	for i := 1; i < runners; i += 2 {
@@ -499,6 +516,7 @@ func testRedisCacheWithoutServer(t *testing.T) {
 	loadImage(t, "images/alpine-39.tar.gz", ref)
 	out := t.TempDir()
 	backend := "redis://:redis-pw-9d1e@" + rd.Addr // Redis ignores a password it was not given... but it must not show
+	runEnv := secretEnv
 	run := func(name string) (result, string) {
 		cache := filepath.Join(out, name)
 		// Without a server each runner has its own DB, and a scan is shared between
@@ -507,7 +525,7 @@ func testRedisCacheWithoutServer(t *testing.T) {
 			t.Fatalf("%s: db update: %s", name, r)
 		}
 		report := filepath.Join(out, name+".json")
-		r := docker(t, nil, "secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", dbRepo,
+		r := docker(t, runEnv, "secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", dbRepo,
 			"--cache-backend", backend, "--cache-ttl", "1h", "-f", "json", "-o", report, ref)
 		if r.code != 2 {
 			t.Fatalf("%s: want exit 2 (blocked): %s", name, r)
@@ -546,16 +564,47 @@ func testRedisCacheWithoutServer(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(c2, "image-configs")); err == nil {
 		t.Errorf("runner 2 started the engine")
 	}
-	// Damaged entries: cut, garbage, a scan of another image.
-	other := strings.Replace(rc.Get(context.Background(), keys[0]).Val(), imageID(t, ref), "sha256:"+strings.Repeat("0", 64), -1)
-	for i, bad := range []string{rc.Get(context.Background(), keys[0]).Val()[:200], "not json", other} {
+	// Damaged entries: cut, garbage, a scan of another image, and the trial's attack:
+	// the scan rewritten with no findings (its signature kept), as whoever can write to
+	// Redis could. None is used: the image is scanned, and blocked (run checks exit 2).
+	good := rc.Get(context.Background(), keys[0]).Val()
+	if strings.Contains(good, fleetSecret) {
+		t.Fatal("the secret is in the Redis entry")
+	}
+	other := strings.Replace(good, imageID(t, ref), "sha256:"+strings.Repeat("0", 64), -1)
+	var entry map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(good), &entry); err != nil || entry["mac"] == nil {
+		t.Fatalf("the scan in Redis is not signed: %.200s (%v)", good, err)
+	}
+	var scan map[string]map[string]any
+	json.Unmarshal(entry["scan"], &scan)
+	scan["scan"]["findings"] = []any{}
+	entry["scan"], _ = json.Marshal(scan)
+	forged, _ := json.Marshal(entry)
+	for i, bad := range []string{good[:200], "not json", other, string(forged)} {
 		rc.Set(context.Background(), keys[0], bad, 0)
 		r, _ := run(fmt.Sprintf("damaged%d", i))
-		if !strings.Contains(r.stderr, "Scanning ") {
+		if !strings.Contains(r.stderr, "Scanning ") || strings.Contains(r.stderr, "from the Redis cache") {
 			t.Errorf("damaged entry %d was trusted: %s", i, r)
 		}
+		if i == 3 && !strings.Contains(r.stderr, "is not signed with $SECSCAN_CACHE_SECRET") {
+			t.Errorf("a forged entry is not reported: %s", r)
+		}
+	}
+	// A runner with another secret, or none, does not use the signed scan.
+	rc.Set(context.Background(), keys[0], good, 0)
+	runEnv = []string{"SECSCAN_CACHE_SECRET=another-secret-0f9e8d7c"}
+	if r, _ := run("other-secret"); !strings.Contains(r.stderr, "Scanning ") {
+		t.Errorf("a scan signed with another secret was used: %s", r)
+	}
+	rc.Set(context.Background(), keys[0], good, 0)
+	runEnv = nil
+	r3, _ := run("no-secret")
+	if !strings.Contains(r3.stderr, "Scanning ") || !strings.Contains(r3.stderr, "the scans in the Redis cache are not shared: $SECSCAN_CACHE_SECRET is not set") {
+		t.Errorf("without a secret the scan in Redis was used, or no note says why not: %s", r3)
 	}
 	noSecret(t, "redis-pw-9d1e", []string{r1.stdout, r1.stderr, r2.stdout, r2.stderr}, out)
+	noSecret(t, fleetSecret, []string{r1.stdout, r1.stderr, r2.stdout, r2.stderr}, out)
 }
 
 // TestDBMirror: db mirror copies the DB artifact, unchanged, into another repository;
@@ -654,7 +703,7 @@ func testRedisOverTLS(t *testing.T) {
 		if r := docker(t, nil, "secscan", "db", "update", "--no-progress", "--cache-dir", cache, "--db-repository", dbRepo); r.code != 0 {
 			t.Fatalf("%s: db update: %s", name, r)
 		}
-		return docker(t, nil, append([]string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", dbRepo}, append(extra, ref)...)...)
+		return docker(t, secretEnv, append([]string{"secscan", "push", "--cache-dir", cache, "--no-progress", "--db-repository", dbRepo}, append(extra, ref)...)...)
 	}
 	r := push("runner1", tlsArgs...)
 	if r.code != 2 || !strings.Contains(r.stderr, "Scanning "+ref) {
@@ -685,5 +734,104 @@ func testRedisOverTLS(t *testing.T) {
 	checkOneLineError(t, r, "cannot be reached")
 	if r := push("half", "--cache-backend", rd.URL(), "--redis-ca", rd.TLS.CA); r.code != 1 || !strings.Contains(r.stderr, "go together") {
 		t.Errorf("--redis-ca alone: want a one-line error: %s", r)
+	}
+}
+
+// testServerGatesBestPracticesAndUncheckedReleases (trial findings): through a server
+// the image config's best-practice checks run and gate as on one machine (Trivy's cache
+// RPC drops them: the runner analyses the config itself), also for a runner that uses
+// the server's Redis as its own cache afterwards; a release the server's DB has no data
+// for is not checked, said so, and blocked by gate.on-unsupported-os, while a release it
+// covers passes.
+func testServerGatesBestPracticesAndUncheckedReleases(t *testing.T) {
+	f := startFleet(t)
+	out := t.TempDir()
+	bp := writeFile(t, out, "bp.yaml", "version: 1\ngate:\n  best-practices: block\n")
+	ref := env.Registry + "/fleet/bp:3.10"
+	loadImage(t, "images/alpine-3.10.4.tar.gz", ref)
+
+	// On one machine: CIS-DI-0001 blocks.
+	local := docker(t, nil, "secscan", "push", "--cache-dir", filepath.Join(out, "local"), "--no-progress", "--db-repository", dbRepo, "--policy", bp, ref)
+	if local.code != 2 || !strings.Contains(local.stdout+local.stderr, "CIS-DI-0001") {
+		t.Fatalf("without the server, best-practices: block should block alpine 3.10 on CIS-DI-0001: %s", local)
+	}
+	// Through the server: the same.
+	r := f.runner(t, filepath.Join(out, "srv"), nil, "push", "--policy", bp, ref)
+	if r.code != 2 || !strings.Contains(r.stdout+r.stderr, "CIS-DI-0001") || strings.Contains(r.stderr, "could not run") {
+		t.Fatalf("through the server, best-practices: block should block on CIS-DI-0001: %s", r)
+	}
+	// A runner with the server's Redis as its own layer cache, and no server: the same.
+	rc := filepath.Join(out, "redis-runner")
+	if u := docker(t, nil, "secscan", "db", "update", "--no-progress", "--cache-dir", rc, "--db-repository", dbRepo); u.code != 0 {
+		t.Fatalf("db update: %s", u)
+	}
+	r2 := docker(t, secretEnv, "secscan", "push", "--cache-dir", rc, "--no-progress", "--db-repository", dbRepo, "--cache-backend", f.redis.URL(), "--policy", bp, ref)
+	if r2.code != 2 || !strings.Contains(r2.stdout+r2.stderr, "CIS-DI-0001") {
+		t.Fatalf("after a server scan, a runner on the same Redis should block on CIS-DI-0001: %s", r2)
+	}
+	if registryHasTag(t, env.Registry, "fleet/bp", "3.10") {
+		t.Fatal("a blocked image was pushed")
+	}
+	// Alpine 3.10 is covered by the server's DB: the default policy pushes it.
+	if r := f.runner(t, filepath.Join(out, "srv"), nil, "push", ref); r.code != 0 || strings.Contains(r.stderr, "not checked") {
+		t.Errorf("alpine 3.10 through the server should pass (covered release): %s", r)
+	}
+
+	// Alpine 3.11: no data in the server's DB.
+	ref311 := env.Registry + "/fleet/rel:3.11"
+	loadImage(t, "images/alpine-3.11.5.tar.gz", ref311)
+	r = f.runner(t, filepath.Join(out, "srv311"), nil, "push", ref311)
+	if r.code != 2 || !strings.Contains(r.stderr, "not checked") || !strings.Contains(r.stderr, "on the Trivy server") || !strings.Contains(r.stderr, "gate.on-unsupported-os") {
+		t.Fatalf("alpine 3.11 through the server should be blocked as not checked: %s", r)
+	}
+	if registryHasTag(t, env.Registry, "fleet/rel", "3.11") {
+		t.Fatal("an image whose OS packages were not checked was pushed")
+	}
+	// The same from the scan cache (Redis) on a new runner.
+	if r := f.runner(t, filepath.Join(out, "srv311b"), []string{}, "push", "--cache-backend", f.redis.URL(), ref311); r.code != 2 || !strings.Contains(r.stderr, "not checked") {
+		t.Errorf("alpine 3.11 from a cached server scan should be blocked too: %s", r)
+	}
+	warn := writeFile(t, out, "warn.yaml", "version: 1\ngate:\n  on-unsupported-os: warn\n")
+	if r := f.runner(t, filepath.Join(out, "srv311"), nil, "push", "--policy", warn, ref311); r.code != 0 || !strings.Contains(r.stderr, "NOT checked") {
+		t.Errorf("on-unsupported-os: warn should push with the note: %s", r)
+	}
+}
+
+// testServerThatHangsTimesOut: a server that stops answering in the middle of a scan
+// (SIGSTOP, a frozen host) fails the scan after --timeout, naming the server and the flag.
+func testServerThatHangsTimesOut(t *testing.T) {
+	f := startFleet(t)
+	ref := env.Registry + "/fleet/hang:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	target, _ := url.Parse(f.server.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	hang := make(chan struct{})
+	t.Cleanup(func() { close(hang) })
+	var n atomic.Int32
+	l, err := newLoopbackListener()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 2 { // the plugin's checks go through; the scan's requests hang
+			<-hang
+			return
+		}
+		rp.ServeHTTP(w, r)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	t0 := time.Now()
+	r := docker(t, []string{"SECSCAN_TOKEN=" + fleetToken}, "secscan", "push", "--cache-dir", filepath.Join(t.TempDir(), "c"), "--no-progress",
+		"--server", "http://"+l.Addr().String(), "--timeout", "3s", "--mode", "warn", ref)
+	if r.code != 1 {
+		t.Fatalf("a hung server: want exit 1: %s", r)
+	}
+	checkOneLineError(t, r, "did not answer within 3s (--timeout)")
+	if d := time.Since(t0); d > 60*time.Second {
+		t.Errorf("the runner waited %s on a hung server with --timeout 3s", d)
+	}
+	if registryHasTag(t, env.Registry, "fleet/hang", "39") {
+		t.Fatal("pushed")
 	}
 }

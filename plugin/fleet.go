@@ -28,6 +28,7 @@ type fleetOptions struct {
 	redisCert     string
 	redisKey      string
 	cacheTTL      time.Duration
+	timeout       time.Duration
 
 	// Set by resolve: where server and cacheBackend came from, and the policy's
 	// scan.cache-fallback.
@@ -45,6 +46,7 @@ func (o *fleetOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.redisCert, "redis-cert", "", "Client certificate for Redis")
 	fs.StringVar(&o.redisKey, "redis-key", "", "Client key for Redis")
 	fs.DurationVar(&o.cacheTTL, "cache-ttl", 0, "How long Redis keeps cache entries (e.g. 72h; 0: no expiry)")
+	fs.DurationVar(&o.timeout, "timeout", engine.DefaultServerTimeout, "How long to wait for each answer of the Trivy server (Trivy's --timeout)")
 }
 
 // resolve applies the fleet settings in their order: flags, then the environment
@@ -64,6 +66,9 @@ func (o *fleetOptions) resolve(fl *pflag.FlagSet, p policy.Policy, policyPath st
 	if !changed("token") && o.token == "" {
 		o.token = os.Getenv(engine.TokenEnv)
 	}
+	// A token read from a file ($(cat token)) or a secret store often ends in a newline,
+	// which no HTTP header may hold.
+	o.token = strings.TrimRight(o.token, "\r\n")
 	o.backendFrom = "--cache-backend"
 	switch {
 	case changed("cache-backend"):
@@ -78,6 +83,15 @@ func (o *fleetOptions) resolve(fl *pflag.FlagSet, p policy.Policy, policyPath st
 	}
 	if o.cacheTTL < 0 {
 		return fmt.Errorf("--cache-ttl %s is negative: give a duration such as 72h, or 0 for no expiry", o.cacheTTL)
+	}
+	if o.cacheTTL > 0 && o.backend() == nil {
+		return fmt.Errorf("--cache-ttl is for a Redis cache backend (--cache-backend redis://...): the cache folder is pruned by last use instead")
+	}
+	switch {
+	case o.timeout < 0:
+		return fmt.Errorf("--timeout %s is negative: give a duration such as 5m", o.timeout)
+	case o.timeout == 0:
+		o.timeout = engine.DefaultServerTimeout
 	}
 	if (o.redisCA != "" || o.redisCert != "" || o.redisKey != "") && (o.redisCA == "" || o.redisCert == "" || o.redisKey == "") {
 		return errors.New("--redis-ca, --redis-cert and --redis-key go together (as in Trivy): give all three, or none")
@@ -120,13 +134,23 @@ type fleet struct {
 func (o *fleetOptions) prepare(ctx context.Context, stderr io.Writer, scansDir string) (*fleet, error) {
 	f := &fleet{dir: engine.ScanCache{Dir: scansDir}, stderr: stderr}
 	if b := o.backend(); b != nil {
-		rc, err := engine.OpenRedis(ctx, *b)
+		secret, unsigned, err := engine.CacheSigning()
+		if err != nil {
+			return nil, err
+		}
+		rc, err := engine.OpenRedis(ctx, *b, secret, unsigned)
 		var down engine.RedisDownError
 		switch {
 		case errors.As(err, &down) && o.fallback == policy.CacheFallbackLocal:
 			fmt.Fprintf(stderr, "note: %s; the policy says scan.cache-fallback: local, so this scan uses the cache folder\n", strings.SplitN(down.Error(), ": start it", 2)[0])
 		case err != nil:
 			return nil, err
+		case !rc.Shared():
+			// Trivy's layer cache and the claims are in Redis; the scans stay in the cache
+			// folder: an unsigned scan in Redis would let whoever can write there decide.
+			_ = rc.Close()
+			f.layers = b
+			fmt.Fprintf(stderr, "note: the scans in the Redis cache are not shared: $%s is not set (the same secret on every runner signs them); the layers analysed are shared\n", engine.CacheSecretEnv)
 		default:
 			f.redis, f.layers = rc, b
 		}
@@ -142,6 +166,7 @@ func (o *fleetOptions) prepare(ctx context.Context, stderr io.Writer, scansDir s
 			f.close()
 			return nil, scanError{err}
 		}
+		srv.Timeout = o.timeout
 		f.server = &srv
 		fmt.Fprintf(stderr, "Scanning through the Trivy server %s (Trivy %s, DB updated at %s)\n", engine.MaskURL(srv.URL), version, srv.DB.UpdatedAt.UTC().Format(time.RFC3339))
 	}
@@ -169,7 +194,11 @@ func (f *fleet) db(o *dbOptions, now time.Time) (time.Time, bool) {
 // is not a scan of imageID, is not used.
 func (f *fleet) get(ctx context.Context, key, imageID string) (engine.ScanResponse, bool) {
 	if f.redis != nil {
-		return f.redis.Get(ctx, key, imageID)
+		r, ok, err := f.redis.Get(ctx, key, imageID)
+		if errors.Is(err, engine.ErrBadSignature) {
+			fmt.Fprintf(f.stderr, "WARNING: the scan of %s in the Redis cache is not signed with $%s (another secret, an older docker secscan, or an altered entry): not used, the image is scanned\n", shortID(imageID), engine.CacheSecretEnv)
+		}
+		return r, ok
 	}
 	r, ok := f.dir.Get(key)
 	if !ok || r.Scan.Image.ID != imageID {

@@ -56,8 +56,9 @@ func (c ScanCache) Key(req ScanRequest, dbUpdated time.Time) string {
 	// v3: keyed by platform and by the platform images present too (an index gains
 	// platforms under the same ID when they are pulled or loaded later), and scans made
 	// before images were resolved through indexes and manifests (v2: an index read as
-	// a config gave an empty scan) are gone.
-	fmt.Fprintf(h, "v3\x00%s\x00%s\x00%s\x00%s\x00%t\x00%s\x00%s", req.Image.ID, req.Image.Platform, strings.Join(req.Image.Available, ","), dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion, version.Version)
+	// a config gave an empty scan) are gone. v4: scans through a Trivy server made
+	// before they ran the best-practice checks and the release check are gone.
+	fmt.Fprintf(h, "v4\x00%s\x00%s\x00%s\x00%s\x00%t\x00%s\x00%s", req.Image.ID, req.Image.Platform, strings.Join(req.Image.Available, ","), dbUpdated.UTC().Format(time.RFC3339Nano), req.BestPractices, TrivyVersion, version.Version)
 	if req.Server != nil {
 		// Through a Trivy server: its DB (dbUpdated), but no release check against a
 		// local DB (see scanner's osDataGaps).

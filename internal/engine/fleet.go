@@ -3,8 +3,11 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,7 +51,12 @@ type ServerOptions struct {
 	Headers http.Header `json:"headers,omitempty"`
 	// DB is the server's vulnerability DB, as CheckServer read it: the scan reports it.
 	DB DBStatus `json:"db"`
+	// Timeout bounds each request to the server (--timeout; 0: DefaultServerTimeout).
+	Timeout time.Duration `json:"timeout,omitempty"`
 }
+
+// DefaultServerTimeout is the default --timeout, Trivy's.
+const DefaultServerTimeout = 5 * time.Minute
 
 // CacheBackend is Trivy's --cache-backend when it is Redis: the engine keeps the
 // analysed layers there (Trivy's Redis cache), the plugin its scan results.
@@ -111,12 +119,14 @@ func RedactErr(err error, secret string) string { return redactErr(err, secret) 
 func redactErr(err error, secret string) string {
 	msg := err.Error()
 	if u, perr := url.Parse(secret); perr == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok && p != "" {
+		// The URL first (its user information), then a password on its own; a user
+		// name alone is not a secret, and replacing it everywhere garbles the message
+		// ("WRONGPASS invalid ***name-password pair" for the user "user").
+		msg = strings.ReplaceAll(msg, secret, MaskURL(secret))
+		if p, ok := u.User.Password(); ok && len(p) >= 3 {
 			msg = strings.ReplaceAll(msg, p, "***")
 		}
-		if n := u.User.Username(); n != "" {
-			msg = strings.ReplaceAll(msg, n, "***")
-		}
+		return msg
 	}
 	return strings.ReplaceAll(msg, secret, MaskURL(secret))
 }
@@ -174,7 +184,14 @@ func CheckServer(ctx context.Context, server string, headers http.Header, from s
 		}
 	}
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &info) != nil || info.Version == "" {
-		return ServerOptions{}, "", fmt.Errorf("%s (%s) is not a Trivy server: GET /version answered %s: give the URL 'trivy server --listen' serves", shown, from, resp.Status)
+		got := resp.Status
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			got += " with " + strings.TrimSpace(strings.Split(ct, ";")[0])
+		}
+		if resp.StatusCode == http.StatusOK {
+			got += ", not Trivy's version JSON"
+		}
+		return ServerOptions{}, "", fmt.Errorf("%s (%s) is not a Trivy server: GET /version answered %s: give the URL 'trivy server --listen' serves", shown, from, got)
 	}
 	if !ServerVersionCompatible(info.Version) {
 		return ServerOptions{}, "", fmt.Errorf("the Trivy server %s runs Trivy %s, which docker secscan (Trivy %s) cannot use: run a Trivy server %s.x", shown, info.Version, TrivyVersion, strings.Join(strings.Split(TrivyVersion, ".")[:2], "."))
@@ -191,7 +208,9 @@ func CheckServer(ctx context.Context, server string, headers http.Header, from s
 	db := info.VulnerabilityDB
 	st := DBStatus{Path: "", Source: "Trivy server " + shown}
 	st.SchemaVersion, st.UpdatedAt, st.NextUpdate, st.DownloadedAt = db.Version, db.UpdatedAt, db.NextUpdate, db.DownloadedAt
-	return ServerOptions{URL: server, Headers: headers, DB: st}, info.Version, nil
+	sent := headers.Clone()
+	sent.Del(tokenMarker)
+	return ServerOptions{URL: server, Headers: sent, DB: st}, info.Version, nil
 }
 
 // checkToken makes one request that the server authenticates and that changes nothing:
@@ -216,6 +235,9 @@ func checkToken(ctx context.Context, client *http.Client, server string, headers
 	var te struct{ Code, Msg string }
 	_ = json.Unmarshal(body, &te)
 	if resp.StatusCode == http.StatusUnauthorized || te.Code == "unauthenticated" {
+		if !tokenGiven(headers) {
+			return fmt.Errorf("the Trivy server %s wants a token and none was given: give the server's token with $%s (or --token)", shown, TokenEnv)
+		}
 		return fmt.Errorf("the Trivy server %s refused the token: give the server's token with --token or $%s (and --token-header when it is not %s)", shown, TokenEnv, DefaultTokenHeader)
 	}
 	msg := te.Msg
@@ -227,6 +249,9 @@ func checkToken(ctx context.Context, client *http.Client, server string, headers
 
 func addHeaders(req *http.Request, headers http.Header) {
 	for k, vs := range headers {
+		if k == tokenMarker {
+			continue
+		}
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
@@ -249,33 +274,123 @@ func netCause(err error) string {
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // ServerHeaders builds the headers of every request to the server: --custom-headers
-// ("Name: value" or "Name:value", as Trivy's) and the token under tokenHeader.
+// ("Name: value" or "Name:value", as Trivy's) and the token under tokenHeader. A name or
+// value no HTTP header may hold is an error naming the flag (never the token's value).
 func ServerHeaders(custom []string, token, tokenHeader string) (http.Header, error) {
 	h := http.Header{}
 	for _, c := range custom {
 		name, value, ok := strings.Cut(c, ":")
-		if !ok || strings.TrimSpace(name) == "" {
-			return nil, fmt.Errorf("--custom-headers %q: give NAME:VALUE", strings.TrimSpace(name))
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--custom-headers %q: give NAME:VALUE", name)
 		}
-		h.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+		if !validHeaderName(name) {
+			return nil, fmt.Errorf("--custom-headers: %q is not a valid HTTP header name (letters, digits and -, no spaces)", name)
+		}
+		if !validHeaderValue(value) {
+			return nil, fmt.Errorf("--custom-headers: the value of %s holds a control character (a newline?), which no HTTP header may hold", name)
+		}
+		h.Add(name, value)
 	}
 	if token != "" {
 		if tokenHeader == "" {
 			tokenHeader = DefaultTokenHeader
 		}
+		if !validHeaderName(tokenHeader) {
+			return nil, fmt.Errorf("--token-header %q is not a valid HTTP header name (letters, digits and -, no spaces)", tokenHeader)
+		}
+		if !validHeaderValue(token) {
+			return nil, fmt.Errorf("the token ($%s or --token) holds a control character (a newline inside it?), which no HTTP header may hold: give the token alone", TokenEnv)
+		}
 		h.Set(tokenHeader, token)
+		h.Set(tokenMarker, tokenHeader)
 	}
 	return h, nil
+}
+
+// tokenMarker, a header ServerHeaders sets beside the token and addHeaders never sends,
+// names the token's header, so that a refusal can tell "no token" from "wrong token".
+const tokenMarker = "X-Secscan-Token-Header"
+
+func tokenGiven(h http.Header) bool { return h.Get(tokenMarker) != "" }
+
+// validHeaderName reports whether s is an HTTP header name (RFC 9110 token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c > 0x7e || c <= ' ' || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s holds no control character but tab.
+func validHeaderValue(s string) bool {
+	for _, c := range s {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // RedisScanCache keeps scan results in Redis, shared by every runner that uses the same
 // backend: an image ID + DB + scan options that any runner scanned is neither exported
 // nor scanned again. An entry that does not parse, or is not a scan of the image asked
 // for, is ignored (the image is scanned again), never trusted.
+//
+// Whoever can write to Redis could otherwise decide what is pushed (a scan of the image
+// rewritten with no findings passes the gate), so the entries are signed: an HMAC-SHA256
+// over the key and the scan with a secret every runner has ($SECSCAN_CACHE_SECRET),
+// checked before an entry is used. Without a secret, the scans in Redis are neither
+// used nor written (the layer cache in Redis still is), unless the user trusts anyone
+// who can write to Redis ($SECSCAN_CACHE_UNSIGNED=trust: unsigned entries, as before).
 type RedisScanCache struct {
 	client  *redis.Client
 	backend CacheBackend
+	secret  []byte
+	// unsigned: no secret, and $SECSCAN_CACHE_UNSIGNED=trust.
+	unsigned bool
 }
+
+// Environment of the scan cache in Redis: the shared secret that signs its entries, and
+// the opt-in to unsigned entries.
+const (
+	CacheSecretEnv   = "SECSCAN_CACHE_SECRET"
+	CacheUnsignedEnv = "SECSCAN_CACHE_UNSIGNED"
+)
+
+// minCacheSecret is the shortest secret accepted (e.g. 'openssl rand -hex 32' gives 64).
+const minCacheSecret = 16
+
+// CacheSigning reads $SECSCAN_CACHE_SECRET and $SECSCAN_CACHE_UNSIGNED: the secret
+// (trailing newline trimmed), or unsigned true when the user opts into unsigned entries.
+// A secret that is too short, or an opt-in value other than "trust", is an error; the
+// secret is never part of a message.
+func CacheSigning() (secret []byte, unsigned bool, err error) {
+	sec := strings.TrimRight(os.Getenv(CacheSecretEnv), "\r\n")
+	if sec != "" && len(sec) < minCacheSecret {
+		return nil, false, fmt.Errorf("$%s is %d characters: give a secret of at least %d (e.g. 'openssl rand -hex 32'), the same on every runner", CacheSecretEnv, len(sec), minCacheSecret)
+	}
+	switch v := os.Getenv(CacheUnsignedEnv); v {
+	case "":
+	case "trust":
+		unsigned = sec == ""
+	default:
+		return nil, false, fmt.Errorf("$%s=%q: the only value is trust (use the scans in Redis without a signature: whoever can write to Redis then decides what passes)", CacheUnsignedEnv, v)
+	}
+	if sec != "" {
+		secret = []byte(sec)
+	}
+	return secret, unsigned, nil
+}
+
+// Shared reports whether the scans in Redis are used and written: with a secret, or
+// with the opt-in to unsigned entries.
+func (c *RedisScanCache) Shared() bool { return c != nil && (c.secret != nil || c.unsigned) }
 
 // redisScanPrefix starts our keys, apart from Trivy's ("fanal::...").
 const redisScanPrefix = "secscan::scan::"
@@ -317,8 +432,9 @@ func RedisOptions(b CacheBackend) (*redis.Options, error) {
 	return opts, nil
 }
 
-// OpenRedis connects to the Redis backend and checks that it answers (PING).
-func OpenRedis(ctx context.Context, b CacheBackend) (*RedisScanCache, error) {
+// OpenRedis connects to the Redis backend and checks that it answers (PING). The scans
+// kept there are signed with secret (see RedisScanCache); unsigned trusts unsigned ones.
+func OpenRedis(ctx context.Context, b CacheBackend, secret []byte, unsigned bool) (*RedisScanCache, error) {
 	opts, err := RedisOptions(b)
 	if err != nil {
 		return nil, err
@@ -328,9 +444,26 @@ func OpenRedis(ctx context.Context, b CacheBackend) (*RedisScanCache, error) {
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		c.Close()
-		return nil, RedisDownError{Backend: b.Masked(), Cause: redactErr(err, b.URL)}
+		return nil, RedisError(b, err)
 	}
-	return &RedisScanCache{client: c, backend: b}, nil
+	return &RedisScanCache{client: c, backend: b, secret: secret, unsigned: unsigned && secret == nil}, nil
+}
+
+// RedisError words a failed Redis call: a password refused (WRONGPASS, NOAUTH) or a
+// server that cannot be reached or does not answer in time.
+func RedisError(b CacheBackend, err error) error {
+	cause := redactErr(err, b.URL)
+	if msg := err.Error(); strings.HasPrefix(msg, "WRONGPASS") || strings.HasPrefix(msg, "NOAUTH") || strings.Contains(msg, "invalid password") || strings.Contains(msg, "invalid username-password") {
+		return RedisAuthError{Backend: b.Masked(), Cause: cause}
+	}
+	return RedisDownError{Backend: b.Masked(), Cause: cause}
+}
+
+// RedisAuthError is a Redis backend that refuses the password of its URL (or wants one).
+type RedisAuthError struct{ Backend, Cause string }
+
+func (e RedisAuthError) Error() string {
+	return fmt.Sprintf("the Redis cache %s refused the password (%s): give the password Redis wants in the URL of --cache-backend or $%s (redis://:PASSWORD@HOST:PORT, or redis://USER:PASSWORD@... for an ACL user)", e.Backend, oneLine(e.Cause), CacheBackendEnv)
 }
 
 // RedisDownError is a Redis backend that cannot be reached (down, or refusing the connection).
@@ -343,24 +476,67 @@ func (e RedisDownError) Error() string {
 // Close closes the connection.
 func (c *RedisScanCache) Close() error { return c.client.Close() }
 
-// Get returns the scan of imageID cached under key; false when there is none, or the
-// entry does not parse or is not a scan of imageID.
-func (c *RedisScanCache) Get(ctx context.Context, key, imageID string) (ScanResponse, bool) {
-	b, err := c.client.Get(ctx, redisScanPrefix+key).Bytes()
-	if err != nil {
-		return ScanResponse{}, false
-	}
-	return parseCachedScan(b, imageID)
+// ErrBadSignature is an entry of the scan cache in Redis whose signature does not
+// check out: written with another secret, unsigned, or altered.
+var ErrBadSignature = errors.New("bad signature")
+
+// signedEntry is a scan kept in Redis with its signature.
+type signedEntry struct {
+	Version int             `json:"v"`
+	MAC     string          `json:"mac"` // hex HMAC-SHA256 of the key and Scan, see mac
+	Scan    json.RawMessage `json:"scan"`
 }
 
-// Put stores a scan under key, with the backend's TTL.
+func (c *RedisScanCache) mac(key string, scan []byte) []byte {
+	m := hmac.New(sha256.New, c.secret)
+	fmt.Fprintf(m, "secscan scan cache v1\x00%s\x00", key)
+	m.Write(scan)
+	return m.Sum(nil)
+}
+
+// Get returns the scan of imageID cached under key; false when there is none, the scans
+// in Redis are not used (Shared), or the entry does not parse, is not a scan of imageID,
+// or its signature does not check out (then the error is ErrBadSignature).
+func (c *RedisScanCache) Get(ctx context.Context, key, imageID string) (ScanResponse, bool, error) {
+	if !c.Shared() {
+		return ScanResponse{}, false, nil
+	}
+	b, err := c.client.Get(ctx, redisScanPrefix+key).Bytes()
+	if err != nil {
+		return ScanResponse{}, false, nil
+	}
+	if c.secret != nil {
+		var e signedEntry
+		if json.Unmarshal(b, &e) != nil || e.Version != 1 || len(e.Scan) == 0 {
+			return ScanResponse{}, false, ErrBadSignature
+		}
+		want, err := hex.DecodeString(e.MAC)
+		if err != nil || !hmac.Equal(want, c.mac(key, e.Scan)) {
+			return ScanResponse{}, false, ErrBadSignature
+		}
+		b = e.Scan
+	}
+	r, ok := parseCachedScan(b, imageID)
+	return r, ok, nil
+}
+
+// Put stores a scan under key, with the backend's TTL, signed with the secret (nothing
+// is written when the scans in Redis are not used).
 func (c *RedisScanCache) Put(ctx context.Context, key string, r ScanResponse) error {
+	if !c.Shared() {
+		return nil
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
+	if c.secret != nil {
+		if b, err = json.Marshal(signedEntry{Version: 1, MAC: hex.EncodeToString(c.mac(key, b)), Scan: b}); err != nil {
+			return err
+		}
+	}
 	if err := c.client.Set(ctx, redisScanPrefix+key, b, c.backend.TTL).Err(); err != nil {
-		return fmt.Errorf("cannot keep the scan in the Redis cache %s: %s", c.backend.Masked(), redactErr(err, c.backend.URL))
+		return fmt.Errorf("cannot keep the scan in the Redis cache %s (%s): the scan stands; check that Redis runs and has memory left (maxmemory)", c.backend.Masked(), oneLine(redactErr(err, c.backend.URL)))
 	}
 	return nil
 }

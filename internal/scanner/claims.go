@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,11 +41,12 @@ const (
 )
 
 type layerClaims struct {
-	rdb  *redis.Client
-	id   string
-	mu   sync.Mutex
-	held map[string]bool
-	stop chan struct{}
+	rdb     *redis.Client
+	backend string // masked, for the waiting line
+	id      string
+	mu      sync.Mutex
+	held    map[string]bool
+	stop    chan struct{}
 }
 
 // openClaims connects to the shared Redis backend for claims (nil when there is none or
@@ -64,7 +69,7 @@ func openClaims(ctx context.Context, b *engine.CacheBackend) *layerClaims {
 	}
 	buf := make([]byte, 8)
 	_, _ = rand.Read(buf)
-	c := &layerClaims{rdb: rdb, id: hex.EncodeToString(buf), held: map[string]bool{}, stop: make(chan struct{})}
+	c := &layerClaims{rdb: rdb, backend: b.Masked(), id: hex.EncodeToString(buf), held: map[string]bool{}, stop: make(chan struct{})}
 	go c.keepAlive()
 	return c
 }
@@ -125,7 +130,9 @@ func (c *layerClaims) take(ctx context.Context, name string, done func() (string
 			return "", false // claimed (or Redis failed: analyse it here)
 		}
 		if !waited {
-			slog.Debug("Another runner is analysing this layer: waiting for its analysis", "layer", name)
+			// A line the user sees: a runner that waits says on what, and for how long
+			// at most (a runner that froze holding a claim costs claimTTL, not a hang).
+			fmt.Fprintf(claimNotices(), "Waiting for another runner that is analysing layer %s (claimed in the Redis cache %s; at most %s, then this runner analyses it)\n", shortLayer(name), c.backend, claimMaxWait)
 			waited = true
 		}
 		if time.Now().After(deadline) {
@@ -187,4 +194,18 @@ func (c *layerClaims) close() {
 	close(c.stop)
 	c.drop()
 	_ = c.rdb.Close()
+}
+
+// claimNotices is where the waiting line goes: the engine's stderr, which the plugin
+// shows (read at each call: the warm engine sets os.Stderr per request).
+var claimNotices = func() io.Writer { return os.Stderr }
+
+// shortLayer names a claimed layer ("diff:sha256:…" or "blob:sha256:…") by its digest's
+// first 12 hex digits.
+func shortLayer(name string) string {
+	_, d, _ := strings.Cut(name, ":")
+	if h, ok := strings.CutPrefix(d, "sha256:"); ok && len(h) > 12 {
+		return "sha256:" + h[:12]
+	}
+	return d
 }

@@ -2,8 +2,10 @@ package scanner
 
 import (
 	"context"
+	"io"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,7 +42,10 @@ func TestLayerClaims(t *testing.T) {
 	if _, done := a.take(ctx, "diff:x", never); done {
 		t.Fatal("the holder waited on its own claim")
 	}
-	// Another runner waits until the analysis is stored.
+	// Another runner waits until the analysis is stored, and says so in one line.
+	var notices strings.Builder
+	defer func(f func() io.Writer) { claimNotices = f }(claimNotices)
+	claimNotices = func() io.Writer { return &notices }
 	var stored atomic.Bool
 	go func() { time.Sleep(300 * time.Millisecond); stored.Store(true) }()
 	t0 := time.Now()
@@ -49,6 +54,9 @@ func TestLayerClaims(t *testing.T) {
 	}
 	if w := time.Since(t0); w < 250*time.Millisecond {
 		t.Fatalf("the waiter did not wait (%s)", w)
+	}
+	if got := notices.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, "Waiting for another runner") || !strings.Contains(got, rd.Addr) || !strings.Contains(got, "at most 3m0s") {
+		t.Errorf("the waiting line: %q", got)
 	}
 	// A dropped claim (its holder failed) is taken over.
 	if _, done := a.take(ctx, "diff:y", never); done {

@@ -40,22 +40,69 @@ import (
 // osDataGaps sets, for each platform image of out whose OS packages no vulnerability
 // data covers, why (report.Platform.OSUnchecked). reps[i] is the report of
 // out.Image.Platforms[i].
-func osDataGaps(reps []types.Report, out *report.Scan) {
+//
+// Through a Trivy server the DB is the server's: its buckets cannot be looked up here.
+// probe (non-nil through a server) asks the server instead, when the scan of a release
+// found no vulnerability in its OS packages (one found proves the server has data for
+// the release): see Scanner.releaseProbe. A failed probe fails the scan.
+func osDataGaps(reps []types.Report, out *report.Scan, probe func(ftypes.OS, []ftypes.Package) (bool, error)) error {
 	for i, rep := range reps {
 		if i >= len(out.Image.Platforms) {
 			break
 		}
 		var pkgs []ftypes.Package
-		checked := false
+		checked, vulns := false, 0
 		for _, r := range rep.Results {
 			if r.Class == types.ClassOSPkg {
 				checked = true
 				pkgs = append(pkgs, r.Packages...)
+				vulns += len(r.Vulnerabilities)
 			}
 		}
-		out.Image.Platforms[i].OSUnchecked = osDataGap(rep.Metadata.OS, checked, pkgs, bucketLookup)
+		if probe == nil {
+			out.Image.Platforms[i].OSUnchecked = osDataGap(rep.Metadata.OS, checked, pkgs, bucketLookup)
+			continue
+		}
+		var perr error
+		covered := func() bool {
+			if vulns > 0 {
+				return true
+			}
+			ok, err := probe(*rep.Metadata.OS, pkgs)
+			perr = err
+			return ok || err != nil
+		}
+		out.Image.Platforms[i].OSUnchecked = serverOSDataGap(rep.Metadata.OS, checked, pkgs, covered)
+		if perr != nil {
+			return perr
+		}
 	}
+	return nil
 }
+
+// serverOSDataGap is osDataGap through a Trivy server: the family and driver checks
+// are the same; whether the server's DB covers the release is covered's answer.
+func serverOSDataGap(o *ftypes.OS, scanned bool, pkgs []ftypes.Package, covered func() bool) string {
+	// Every bucket "missing": osDataGap then says what it says without a DB lookup
+	// (an unsupported family, Fedora CoreOS), or that the release is not covered,
+	// which only the server can tell.
+	gap := osDataGap(o, scanned, pkgs, func(string, bool) bool { return false })
+	if !strings.HasPrefix(gap, releaseGapPrefix) {
+		return gap
+	}
+	if covered() {
+		return ""
+	}
+	name := strings.TrimSpace(string(o.Family) + " " + o.Name)
+	_, release := osBuckets(*o)
+	if release == "" {
+		release = "(no version)"
+	}
+	return fmt.Sprintf("%s %s release %s (%s) on the Trivy server: its DB has no advisory for any of the image's %d OS packages at any version (a testing or development release, a release newer than the server's DB, or one past its end of life that the DB no longer carries); its OS packages were not checked", releaseGapPrefix, o.Family, release, name, len(pkgs))
+}
+
+// releaseGapPrefix starts osDataGap's reason for a release no DB bucket covers.
+const releaseGapPrefix = "no vulnerability data covers"
 
 // bucketLookup is hasBucket (a test replaces it).
 var bucketLookup = hasBucket
@@ -126,7 +173,7 @@ func osDataGap(o *ftypes.OS, scanned bool, pkgs []ftypes.Package, has func(name 
 	if shown == "" {
 		shown = "(no version)"
 	}
-	return fmt.Sprintf("no vulnerability data covers %s release %s (%s): %s; its OS packages were not checked", o.Family, shown, name, why)
+	return fmt.Sprintf("%s %s release %s (%s): %s; its OS packages were not checked", releaseGapPrefix, o.Family, shown, name, why)
 }
 
 type dbBucket struct {

@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -118,9 +119,63 @@ func TestOSDataGapsMarkThePlatforms(t *testing.T) {
 	out := report.Scan{Image: report.Image{Platforms: []report.Platform{{Platform: "linux/amd64"}, {Platform: "linux/arm64"}}}}
 	defer func(f func(string, bool) bool) { bucketLookup = f }(bucketLookup)
 	bucketLookup = func(name string, _ bool) bool { return name == "debian 12" }
-	osDataGaps([]types.Report{sid, released}, &out)
+	if err := osDataGaps([]types.Report{sid, released}, &out, nil); err != nil {
+		t.Fatal(err)
+	}
 	u := out.UncheckedOS()
 	if len(u) != 1 || !strings.HasPrefix(u[0], "linux/amd64: ") || !strings.Contains(u[0], "testing") {
 		t.Fatalf("UncheckedOS: %q", u)
+	}
+}
+
+// TestOSDataGapsThroughAServer: through a Trivy server the DB's buckets are not here:
+// a release whose scan found no vulnerability is asked of the server (probe); the
+// family check needs no DB and applies as without a server; a found vulnerability
+// proves the data is there (no probe); a failed probe fails the scan.
+func TestOSDataGapsThroughAServer(t *testing.T) {
+	alpine := func(name string, vulns int) types.Report {
+		r := types.Result{Class: types.ClassOSPkg, Packages: []ftypes.Package{{Name: "musl", Version: "1.1.24-r2"}}}
+		for range vulns {
+			r.Vulnerabilities = append(r.Vulnerabilities, types.DetectedVulnerability{VulnerabilityID: "CVE-1"})
+		}
+		return types.Report{Metadata: types.Metadata{OS: &ftypes.OS{Family: ftypes.Alpine, Name: name}}, Results: types.Results{r}}
+	}
+	fedora := types.Report{Metadata: types.Metadata{OS: &ftypes.OS{Family: "fedora", Name: "40"}}}
+	defer func(f func(string, bool) bool) { bucketLookup = f }(bucketLookup)
+	bucketLookup = func(string, bool) bool { t.Fatal("a bucket looked up through a server"); return true }
+	var probed []string
+	probe := func(covers bool, err error) func(ftypes.OS, []ftypes.Package) (bool, error) {
+		return func(o ftypes.OS, pkgs []ftypes.Package) (bool, error) {
+			probed = append(probed, o.Name)
+			return covers, err
+		}
+	}
+	for _, tc := range []struct {
+		rep    types.Report
+		covers bool
+		want   string
+		probes int
+	}{
+		{alpine("3.11.5", 0), false, "no vulnerability data covers alpine release 3.11 (alpine 3.11.5) on the Trivy server", 1},
+		{alpine("3.10.4", 0), true, "", 1},
+		{alpine("3.9.4", 3), false, "", 0},
+		{fedora, true, `no vulnerability data for the OS family "fedora"`, 0},
+	} {
+		probed = nil
+		out := report.Scan{Image: report.Image{Platforms: []report.Platform{{Platform: "linux/amd64"}}}}
+		if err := osDataGaps([]types.Report{tc.rep}, &out, probe(tc.covers, nil)); err != nil {
+			t.Fatal(err)
+		}
+		got := out.Image.Platforms[0].OSUnchecked
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.rep.Metadata.OS.Name, got, tc.want)
+		}
+		if len(probed) != tc.probes {
+			t.Errorf("%s: %d probes, want %d", tc.rep.Metadata.OS.Name, len(probed), tc.probes)
+		}
+	}
+	out := report.Scan{Image: report.Image{Platforms: []report.Platform{{Platform: "linux/amd64"}}}}
+	if err := osDataGaps([]types.Report{alpine("3.11.5", 0)}, &out, probe(false, errors.New("server gone"))); err == nil {
+		t.Error("a failed probe should fail the scan")
 	}
 }

@@ -8,11 +8,14 @@ package scanner
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -184,17 +187,110 @@ func openRemote(ctx context.Context, opts Options) (*Scanner, error) {
 		return nil, err
 	}
 	javadb.Init(opts.DB.CacheDir, javaRepos, opts.DB.SkipUpdate || javaSkip, opts.DB.NoProgress, ftypes.RegistryOptions{Insecure: opts.DB.Insecure})
-	rc := cache.NewRemoteCache(ctx, cache.RemoteOptions{ServerAddr: opts.Server.URL, CustomHeaders: opts.Server.Headers})
+	rc := timedCache{cache.RemoteOptions{ServerAddr: opts.Server.URL, CustomHeaders: opts.Server.Headers}, serverTimeout(opts.Server)}
 	return &Scanner{opts: opts, db: opts.Server.DB, cache: rc, close: func() {}, unlock: func() {}, claims: openClaims(ctx, opts.Cache)}, nil
 }
 
-// remoteError words an error of the Trivy server's cache (through a server), else
-// returns err as it is.
-func (s *Scanner) remoteError(ctx context.Context, err error) error {
-	if s.opts.Server == nil || ctx.Err() != nil || !isTwirp(err) {
-		return err
+// serverTimeout bounds each request to the Trivy server (--timeout, Trivy's flag, whose
+// default is 5 minutes): a server that stops answering (stopped, overloaded, or a
+// network that drops the packets) fails the scan instead of hanging the runner.
+func serverTimeout(o *engine.ServerOptions) time.Duration {
+	if o == nil || o.Timeout <= 0 {
+		return engine.DefaultServerTimeout
 	}
-	return s.serverError(err)
+	return o.Timeout
+}
+
+// timedCache is Trivy's remote cache with every call bounded by the server timeout.
+// Trivy's RemoteCache sends its requests with the context it was made with, not the
+// call's: one is made for each call, with the call's context and deadline.
+type timedCache struct {
+	opts    cache.RemoteOptions
+	timeout time.Duration
+}
+
+func (c timedCache) remote(ctx context.Context) (cache.RemoteCache, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	return *cache.NewRemoteCache(ctx, c.opts), cancel
+}
+
+func (c timedCache) MissingBlobs(ctx context.Context, artifactID string, blobIDs []string) (bool, []string, error) {
+	rc, cancel := c.remote(ctx)
+	defer cancel()
+	return rc.MissingBlobs(ctx, artifactID, blobIDs)
+}
+
+func (c timedCache) PutArtifact(ctx context.Context, id string, info ftypes.ArtifactInfo) error {
+	rc, cancel := c.remote(ctx)
+	defer cancel()
+	return rc.PutArtifact(ctx, id, info)
+}
+
+func (c timedCache) PutBlob(ctx context.Context, id string, info ftypes.BlobInfo) error {
+	rc, cancel := c.remote(ctx)
+	defer cancel()
+	return rc.PutBlob(ctx, id, info)
+}
+
+func (c timedCache) DeleteBlobs(ctx context.Context, ids []string) error {
+	rc, cancel := c.remote(ctx)
+	defer cancel()
+	return rc.DeleteBlobs(ctx, ids)
+}
+
+// remoteService is Trivy's RPC client for the server, each Scan call bounded by the
+// server timeout.
+func (s *Scanner) remoteService() scan.Backend {
+	return timedBackend{client.NewService(client.ServiceOption{RemoteURL: s.opts.Server.URL, CustomHeaders: s.opts.Server.Headers}), serverTimeout(s.opts.Server)}
+}
+
+type timedBackend struct {
+	scan.Backend
+	timeout time.Duration
+}
+
+func (b timedBackend) Scan(ctx context.Context, target, artifactKey string, blobKeys []string, opts types.ScanOptions) (types.ScanResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	return b.Backend.Scan(ctx, target, artifactKey, blobKeys, opts)
+}
+
+// sharedCacheError words a failure of a shared cache: the Trivy server's (a Twirp
+// call), or the Redis cache without a server (Trivy's Redis backend: a Redis that
+// stopped, froze or refuses the password); nil for any other error.
+func (s *Scanner) sharedCacheError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if s.opts.Server != nil {
+		if isTwirp(err) {
+			return s.serverError(err)
+		}
+		return nil
+	}
+	if s.opts.Cache == nil || !redisFailure(err) {
+		return nil
+	}
+	cause := engine.RedactErr(errors.New(balanced(rootCause(err))), s.opts.Cache.URL)
+	if strings.Contains(cause, "WRONGPASS") || strings.Contains(cause, "NOAUTH") {
+		return fmt.Errorf("the Redis cache %s refused the password (%s): give the password Redis wants in --cache-backend or $%s", s.opts.Cache.Masked(), cause, engine.CacheBackendEnv)
+	}
+	return fmt.Errorf("the Redis cache %s failed in the middle of the scan (%s): check that it runs and answers (not stopped, frozen or out of memory), then run again; nothing is reported for an image not fully scanned", s.opts.Cache.Masked(), cause)
+}
+
+// redisFailure reports whether err comes from the connection to Redis or Redis itself.
+func redisFailure(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{"redis", "WRONGPASS", "NOAUTH", "i/o timeout", "connection refused", "connection reset", "broken pipe", "LOADING", "OOM command not allowed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // isTwirp reports whether err comes from a Twirp call (Trivy's client/server protocol).
@@ -209,6 +305,9 @@ func (s *Scanner) serverError(err error) error {
 	var te twirp.Error
 	if errors.As(err, &te) && te.Code() == twirp.Unauthenticated {
 		return fmt.Errorf("the Trivy server %s refused the token: give the server's token with --token or $%s", shown, engine.TokenEnv)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &te) && te.Code() == twirp.DeadlineExceeded) {
+		return fmt.Errorf("the Trivy server %s did not answer within %s (--timeout): check that it runs and is not stopped or overloaded, or give a longer --timeout; nothing is reported for an image the server did not check", shown, serverTimeout(s.opts.Server))
 	}
 	return fmt.Errorf("the Trivy server %s failed the scan (%s): check that it runs, its log and its cache backend; nothing is reported for an image the server did not check", shown, balanced(rootCause(err)))
 }
@@ -299,7 +398,10 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	}
 	plan, err := s.plan(ctx, img, aopts)
 	if err != nil {
-		return nil, s.remoteError(ctx, err)
+		if e := s.sharedCacheError(ctx, err); e != nil {
+			return nil, e
+		}
+		return nil, err
 	}
 	need := plan.needsArchive()
 	r, err := archive(need)
@@ -313,8 +415,8 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	blobs := plan.record.get
 	if need {
 		if in, err = s.ingest(ctx, r, plan); err != nil {
-			if s.opts.Server != nil && isTwirp(err) {
-				return nil, s.remoteError(ctx, err)
+			if e := s.sharedCacheError(ctx, err); e != nil {
+				return nil, e
 			}
 			if diskFull(err) {
 				return nil, s.diskFullError(img, "or of the temporary folder")
@@ -342,8 +444,8 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 		err := s.store(ctx, plan, in, resolved, img.ID)
 		s.claims.drop() // the analyses are in the cache: runners waiting on them go on
 		if err != nil {
-			if s.opts.Server != nil && isTwirp(err) {
-				return nil, s.remoteError(ctx, err)
+			if e := s.sharedCacheError(ctx, err); e != nil {
+				return nil, e
 			}
 			if diskFull(err) {
 				return nil, s.diskFullError(img, "")
@@ -355,25 +457,30 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	// analyses the config (history packages, best-practice checks) and builds the
 	// artifact reference.
 	var reps []types.Report
+	// The image config's checks through a shared cache: see imageconfig.go.
+	capture := newConfigCapture(s.cache, s.local, s.opts.BestPractices && (s.opts.Server != nil || s.opts.Cache != nil))
 	for _, pi := range resolved.Images {
 		cfg, err := v1.ParseConfigFile(bytes.NewReader(pi.ConfigRaw))
 		if err != nil {
 			return nil, fmt.Errorf("read the image config of %s: %v", img.Reference, err)
 		}
-		art, err := artimage.NewArtifact(&streamedImage{ref: img, config: pi.Config, raw: pi.ConfigRaw, cfg: cfg}, s.cache, aopts)
+		art, err := artimage.NewArtifact(&streamedImage{ref: img, config: pi.Config, raw: pi.ConfigRaw, cfg: cfg}, capture, aopts)
 		if err != nil {
 			return nil, fmt.Errorf("prepare the scan of %s: %v", img.Reference, err)
 		}
 		var backend scan.Backend
 		if s.opts.Server != nil {
-			backend = client.NewService(client.ServiceOption{RemoteURL: s.opts.Server.URL, CustomHeaders: s.opts.Server.Headers})
+			backend = remoteBackend{Backend: s.remoteService(), capture: capture, bestPractices: s.opts.BestPractices}
 		} else {
-			backend = local.NewService(applier.NewApplier(s.local), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
+			backend = local.NewService(applier.NewApplier(capture.localCache()), ospkg.NewScanner(), langpkg.NewScanner(), vulnerability.NewClient(db.Config{}))
 		}
 		rep, err := scan.NewService(backend, art).ScanArtifact(ctx, sopts)
 		if err != nil {
 			if s.opts.Server != nil && ctx.Err() == nil {
 				return nil, s.serverError(err)
+			}
+			if e := s.sharedCacheError(ctx, err); e != nil {
+				return nil, e
 			}
 			if diskFull(err) {
 				return nil, s.diskFullError(img, "")
@@ -411,10 +518,63 @@ func (s *Scanner) Scan(ctx context.Context, img Image, archive Archive) (*Result
 	reps = platformTargets(reps, resolved)
 	res := &Result{trivy: mergeReports(reps)}
 	res.Scan = convertPlatforms(reps, resolved, img, s.db, analysed, blobs)
-	osDataGaps(reps, &res.Scan) // releases with no vulnerability data: osdata.go
+	// Releases with no vulnerability data: osdata.go (through a server, asked of it).
+	var probe func(ftypes.OS, []ftypes.Package) (bool, error)
+	if s.opts.Server != nil {
+		probe = func(o ftypes.OS, pkgs []ftypes.Package) (bool, error) { return s.releaseProbe(ctx, o, pkgs) }
+	}
+	if err := osDataGaps(reps, &res.Scan, probe); err != nil {
+		if ctx.Err() == nil {
+			return nil, s.serverError(err)
+		}
+		return nil, err
+	}
 	res.StartedAt, res.FinishedAt = started, time.Now()
 	res.BestPracticeChecks = checks
 	return res, nil
+}
+
+// releaseProbe asks the Trivy server whether its DB has data for the OS release o (a
+// scan of which found no vulnerability in its packages pkgs: a clean image, or a
+// release the DB does not carry, which Trivy does not tell apart). It scans, through the
+// server, a made-up layer with the same OS and the same packages at version 0, older
+// than any fix: a DB that has advisories for the release and for any of these packages
+// reports them. None means no data covers the image's packages in that release: they
+// were not checked. The layer and image entries are put in the server's cache under
+// keys of their own (the same for the same OS and package names), and the layer removed
+// afterwards.
+func (s *Scanner) releaseProbe(ctx context.Context, o ftypes.OS, pkgs []ftypes.Package) (bool, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "secscan release probe v1\x00%s\x00%s\x00%t", o.Family, o.Name, o.Extended)
+	zero := make([]ftypes.Package, 0, len(pkgs))
+	for _, p := range pkgs {
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%s", p.Name, p.SrcName, p.Arch)
+		zero = append(zero, ftypes.Package{ID: p.Name + "@0", Name: p.Name, Version: "0", SrcName: p.SrcName, SrcVersion: "0",
+			Arch: p.Arch, Relationship: p.Relationship})
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	blobKey, artifactKey := "sha256:"+sum, "sha256:"+sum[:62]+"ff"
+	blob := ftypes.BlobInfo{SchemaVersion: ftypes.BlobJSONSchemaVersion, OS: ftypes.OS{Family: o.Family, Name: o.Name, Extended: o.Extended},
+		PackageInfos: []ftypes.PackageInfo{{FilePath: "secscan-release-probe", Packages: zero}}}
+	if err := s.cache.PutBlob(ctx, blobKey, blob); err != nil {
+		return false, err
+	}
+	defer func() { _ = s.cache.DeleteBlobs(context.WithoutCancel(ctx), []string{blobKey}) }()
+	if err := s.cache.PutArtifact(ctx, artifactKey, ftypes.ArtifactInfo{SchemaVersion: ftypes.ArtifactJSONSchemaVersion}); err != nil {
+		return false, err
+	}
+	sopts := ScanOptions()
+	sopts.PkgTypes = []string{types.PkgTypeOS}
+	resp, err := s.remoteService().Scan(ctx, "release probe", artifactKey, []string{blobKey}, sopts)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range resp.Results {
+		if r.Class == types.ClassOSPkg && len(r.Vulnerabilities) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // diskFull reports whether err comes from a full disk (ENOSPC), which Trivy's messages
