@@ -613,7 +613,7 @@ func TestDBMirror(t *testing.T) {
 	needTestdata(t)
 	mirror := env.Registry + "/mirror/trivy-db"
 	r := docker(t, nil, "secscan", "db", "mirror", "--db-repository", env.Registry+"/nothing-here", "--db-repository", dbRepo, mirror)
-	if r.code != 0 || !strings.Contains(r.stderr, "Mirrored the vulnerability DB "+dbRepo+":2") {
+	if r.code != 0 || !strings.Contains(r.stdout, "Mirrored the vulnerability DB "+dbRepo+":2") {
 		t.Fatalf("db mirror: %s", r)
 	}
 	if a, b := regManifestDigest(t, strings.TrimPrefix(dbRepo, env.Registry+"/"), "2"), regManifestDigest(t, "mirror/trivy-db", "2"); a == "" || a != b {
@@ -643,6 +643,11 @@ func TestDBMirror(t *testing.T) {
 		t.Fatalf("db mirror to a URL: want exit 1 without the password: %s", r)
 	}
 	checkOneLineError(t, r, "not an OCI reference")
+	r = docker(t, nil, "secscan", "db", "mirror", "--db-repository", dbRepo, mirror+"@sha256:"+strings.Repeat("a", 64))
+	if r.code != 1 {
+		t.Fatalf("db mirror to a digest: want exit 1: %s", r)
+	}
+	checkOneLineError(t, r, "names a digest")
 }
 
 // regManifestDigest is the digest the registry gives for repo:tag.

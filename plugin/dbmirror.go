@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
 
 	"github.com/docker-secscan/docker-secscan/internal/engine"
@@ -68,7 +70,8 @@ The artifact is copied as it is (same manifest digest); credentials come from
 				what = "Java DB"
 			}
 			to := dbDest(args[0], schema)
-			fmt.Fprintf(dockerCli.Err(), "Mirrored the %s %s (%s) to %s: use --%s %s on runners and Trivy servers\n",
+			// The result on stdout (a script may read it), as 'docker push' prints its digest.
+			fmt.Fprintf(dockerCli.Out(), "Mirrored the %s %s (%s) to %s: use --%s %s on runners and Trivy servers\n",
 				what, src, digest, to, flag, strings.TrimSuffix(to, fmt.Sprintf(":%d", schema)))
 			return nil
 		},
@@ -105,6 +108,9 @@ func mirrorDB(ctx context.Context, srcs []string, flag, dest string, schema int,
 	if err != nil || strings.Contains(dest, "://") {
 		return "", "", fmt.Errorf("DEST %q is not an OCI reference: give REGISTRY/REPOSITORY[:TAG] (no scheme)", engine.MaskURL(dest))
 	}
+	if _, ok := dst.(name.Digest); ok {
+		return "", "", fmt.Errorf("DEST %s names a digest: give REGISTRY/REPOSITORY[:TAG] (the copy keeps the source's manifest digest, and runners download by tag)", dst)
+	}
 	refs, err := engine.ParseDBRepositories(srcs, flag, schema)
 	if err != nil {
 		return "", "", err
@@ -125,7 +131,7 @@ func mirrorDB(ctx context.Context, srcs []string, flag, dest string, schema int,
 		}
 		img, err := remote.Image(src, ropts...)
 		if err != nil {
-			why = append(why, fmt.Sprintf("%s: %v", src, oneLineErr(err)))
+			why = append(why, fmt.Sprintf("%s: %s", src, registryErr(err, src.Context().RegistryStr())))
 			continue
 		}
 		m, err := img.Manifest()
@@ -137,7 +143,7 @@ func mirrorDB(ctx context.Context, srcs []string, flag, dest string, schema int,
 			if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
 				return "", "", ctx.Err()
 			}
-			return "", "", fmt.Errorf("cannot write the DB to %s: %s: check the registry and 'docker login %s'", dst, oneLineErr(err), dst.Context().RegistryStr())
+			return "", "", fmt.Errorf("cannot write the DB to %s: %s: check the registry and 'docker login %s'", dst, registryErr(err, dst.Context().RegistryStr()), dst.Context().RegistryStr())
 		}
 		d, err := img.Digest()
 		if err != nil {
@@ -153,3 +159,23 @@ func mirrorDB(ctx context.Context, srcs []string, flag, dest string, schema int,
 }
 
 func oneLineErr(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
+
+// registryErr words a registry's answer without go-containerregistry's dump of its
+// error details ("[map[Action:pull ...]]"): a refused login says to log in.
+func registryErr(err error, registry string) string {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return oneLineErr(err)
+	}
+	if te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden {
+		return fmt.Sprintf("access denied (HTTP %d): run 'docker login %s' with an account that may read it", te.StatusCode, registry)
+	}
+	var parts []string
+	for _, d := range te.Errors {
+		parts = append(parts, strings.TrimSpace(string(d.Code)+" "+d.Message))
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("HTTP %d", te.StatusCode)
+	}
+	return fmt.Sprintf("HTTP %d: %s", te.StatusCode, oneLineErr(errors.New(strings.Join(parts, "; "))))
+}

@@ -142,7 +142,11 @@ func (o *fleetOptions) prepare(ctx context.Context, stderr io.Writer, scansDir s
 		var down engine.RedisDownError
 		switch {
 		case errors.As(err, &down) && o.fallback == policy.CacheFallbackLocal:
-			fmt.Fprintf(stderr, "note: %s; the policy says scan.cache-fallback: local, so this scan uses the cache folder\n", strings.SplitN(down.Error(), ": start it", 2)[0])
+			also := ""
+			if o.server != "" {
+				also = " (for this runner only: the Trivy server uses its own Redis, and fails the scan when that is down)"
+			}
+			fmt.Fprintf(stderr, "note: %s; the policy says scan.cache-fallback: local, so this scan uses the cache folder%s\n", strings.SplitN(down.Error(), ": start it", 2)[0], also)
 		case err != nil:
 			return nil, err
 		case !rc.Shared():

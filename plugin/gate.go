@@ -76,6 +76,9 @@ func scanAndJudge(ctx context.Context, dockerCli command.Cli, img daemon.Image, 
 	}
 	defer fl.close()
 	req.Server, req.Cache = fl.server, fl.layers
+	if fl.server != nil {
+		pol.DBServer = engine.MaskURL(fl.server.URL) // the stale-DB notes: the server's DB
+	}
 	// The image goes from the daemon's export straight into the engine: no copy.
 	export := func(ctx context.Context) (io.ReadCloser, error) {
 		return daemon.Export(ctx, dockerCli.Client(), img.ID)

@@ -159,6 +159,9 @@ func CheckServer(ctx context.Context, server string, headers http.Header, from s
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return ServerOptions{}, "", fmt.Errorf("%s %s is not a Trivy server URL: give http(s)://HOST:PORT, as for 'trivy image --server'", from, shown)
 	}
+	if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(server, "?#") {
+		return ServerOptions{}, "", fmt.Errorf("%s %s has a query string or fragment (not shown: it may hold a token): give http(s)://HOST:PORT, and the token with $%s or --token", from, shown, TokenEnv)
+	}
 	client := &http.Client{Timeout: serverTimeout}
 	ctx, cancel := context.WithTimeout(ctx, 2*serverTimeout)
 	defer cancel()

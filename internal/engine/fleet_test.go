@@ -80,6 +80,7 @@ func TestCheckServer(t *testing.T) {
 		{"no DB", fakeTrivyServer(t, "0.74.0", false, "").URL, nil, "has no vulnerability DB"},
 		{"not trivy", closed.URL, nil, "does not answer"},
 		{"not a URL", "trivy:4954", nil, "is not a Trivy server URL"},
+		{"a query", good.URL + "?token=" + token, nil, "has a query string"},
 		{"not trivy at all", httptest.NewServer(http.NotFoundHandler()).URL, nil, "is not a Trivy server"},
 	} {
 		_, _, err := CheckServer(ctx, c.url, c.headers, "--server")

@@ -183,6 +183,10 @@ type Policy struct {
 	// BaselineMissing (gate.baseline-missing) is what a baseline that cannot be read
 	// does: ActionError (exit 1, nothing pushed) or ActionIgnore (a note, no baseline).
 	BaselineMissing Action `json:"baselineMissing"`
+	// DBServer is the Trivy server whose DB the scan used (set by the caller, "" for
+	// the local DB): the stale-DB notes then say to update the server's DB, which
+	// 'docker secscan db update' does not touch.
+	DBServer string `json:"-"`
 	// DBRepositories and JavaDBRepositories are the policy's db.repository and
 	// db.java-repository: where the DBs come from unless the environment or a flag
 	// says otherwise.

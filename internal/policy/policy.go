@@ -201,13 +201,17 @@ func (p Policy) EvaluateAgainst(scan report.Scan, now time.Time, cmp *baseline.C
 		// history (docker import) or one it cannot parse, no check runs at all.
 		v.Notes = append(v.Notes, "the best-practice checks could not run: Trivy found no Dockerfile instructions it could read in the image's build history (an imported image, or an instruction such as HEALTHCHECK that Trivy v0.74 cannot parse); run with --debug for Trivy's message")
 	}
+	update := "run 'docker secscan db update'"
+	if p.DBServer != "" {
+		update = "update the DB of the Trivy server " + p.DBServer + " (it downloads one every hour unless started with --skip-db-update; 'docker secscan db update' does not touch it)"
+	}
 	if next := scan.DB.NextUpdate; !next.IsZero() && now.Sub(next) > 7*24*time.Hour {
-		v.Notes = append(v.Notes, fmt.Sprintf("the vulnerability DB is %s past its next update (%s): findings since then are missing, run 'docker secscan db update'", humanDays(now.Sub(next)), next.UTC().Format(time.DateOnly)))
+		v.Notes = append(v.Notes, fmt.Sprintf("the vulnerability DB is %s past its next update (%s): findings since then are missing, %s", humanDays(now.Sub(next)), next.UTC().Format(time.DateOnly), update))
 	}
 	staleBlock := false
 	if p.MaxDBAge > 0 && !scan.DB.UpdatedAt.IsZero() {
 		if age := now.Sub(scan.DB.UpdatedAt); age > p.MaxDBAge {
-			msg := fmt.Sprintf("the vulnerability DB was updated %s ago, more than gate.max-db-age %s: run 'docker secscan db update'", humanDays(age), days(p.MaxDBAge))
+			msg := fmt.Sprintf("the vulnerability DB was updated %s ago, more than gate.max-db-age %s: %s", humanDays(age), days(p.MaxDBAge), update)
 			v.Notes = append(v.Notes, msg)
 			staleBlock = p.OnStaleDB == ActionBlock
 		}

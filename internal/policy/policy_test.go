@@ -188,6 +188,15 @@ func TestStaleDB(t *testing.T) {
 	if v := p.Evaluate(s, now); !v.Pass || len(v.Notes) == 0 {
 		t.Fatalf("stale DB with on-stale-db warn should pass with a note: %+v", v)
 	}
+	last := func(v Verdict) string { return v.Notes[len(v.Notes)-1] }
+	if v := p.Evaluate(s, now); !strings.Contains(last(v), "run 'docker secscan db update'") {
+		t.Errorf("the local DB's note: %q", v.Notes)
+	}
+	// Through a Trivy server, updating the local DB does nothing: the server's it is.
+	p.DBServer = "http://trivy.internal:4954"
+	if v := p.Evaluate(s, now); !strings.Contains(last(v), "update the DB of the Trivy server http://trivy.internal:4954") || strings.Contains(last(v), "run 'docker secscan db update'") {
+		t.Errorf("the server's DB note: %q", v.Notes)
+	}
 }
 
 func TestBestPractices(t *testing.T) {

@@ -20,6 +20,9 @@ func (v *validator) scanSettings(server, backend, fallback string) (string, stri
 			v.fail("scan.server", "%s is not a Trivy server URL: give http(s)://HOST:PORT", maskURL(server))
 		} else if u.User != nil {
 			v.fail("scan.server", "%s holds credentials: give the token with --token or $SECSCAN_TOKEN, never in the policy file", maskURL(server))
+		} else if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(server, "?#") {
+			// A Trivy server URL has no query; one here is most likely a token.
+			v.fail("scan.server", "%s has a query string or fragment (not shown: it may hold a token): give http(s)://HOST:PORT, and the token with --token or $SECSCAN_TOKEN", maskURL(server))
 		}
 	}
 	switch {
@@ -44,8 +47,11 @@ func (v *validator) scanSettings(server, backend, fallback string) (string, stri
 	return server, backend, fallback
 }
 
-// maskURL hides the user information of a URL.
+// maskURL hides the user information, the query and the fragment of a URL.
 func maskURL(s string) string {
+	if q := strings.IndexAny(s, "?#"); q >= 0 {
+		s = s[:q]
+	}
 	i := strings.Index(s, "://")
 	if i < 0 {
 		return s

@@ -26,6 +26,8 @@ func TestScanSettings(t *testing.T) {
 	for _, c := range []struct{ body, want string }{
 		{"  server: trivy.internal:4954\n", "scan.server"},
 		{"  server: http://user:hunter2@trivy.internal\n", "scan.server"},
+		{"  server: http://trivy.internal:4954?token=hunter2\n", "has a query string"},
+		{"  server: http://trivy.internal:4954/#hunter2\n", "has a query string"},
 		{"  cache-backend: memcached://x\n", "scan.cache-backend"},
 		{"  cache-backend: redis://:hunter2@redis.internal:6379\n", "scan.cache-backend"},
 		{"  cache-fallback: remote\n", "scan.cache-fallback"},

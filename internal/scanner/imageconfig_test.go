@@ -2,10 +2,17 @@ package scanner
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
 	"testing"
 
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
 	"github.com/aquasecurity/trivy/pkg/types"
+
+	"github.com/docker-secscan/docker-secscan/internal/engine"
 )
 
 // fakeCache is a shared cache that has every entry, and an artifact entry without
@@ -89,5 +96,28 @@ func TestImageConfigChecksThroughASharedCache(t *testing.T) {
 	// A server that returns them itself does not get them twice.
 	if again := withConfigChecks(resp.Results, "img", info); len(again) != 3 {
 		t.Fatalf("checks added twice: %d results", len(again))
+	}
+}
+
+// TestSharedCacheErrorNamesTheBackend: a Redis that stops or freezes in the middle of a
+// scan without a server (Trivy's Redis backend) is named, without its password, with
+// what to do; other errors are left as they are.
+func TestSharedCacheErrorNamesTheBackend(t *testing.T) {
+	s := &Scanner{opts: Options{Cache: &engine.CacheBackend{URL: "redis://:pw-secret-1@10.0.0.5:6379/0"}}}
+	ctx := context.Background()
+	for _, cause := range []error{
+		fmt.Errorf("write the layer cache: %w", &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}),
+		fmt.Errorf("read the layer cache: unable to check: %w", errors.New("redis: connection pool timeout")),
+	} {
+		err := s.sharedCacheError(ctx, cause)
+		if err == nil || !strings.Contains(err.Error(), "the Redis cache redis://***@10.0.0.5:6379/0 failed in the middle of the scan") || strings.Contains(err.Error(), "pw-secret-1") {
+			t.Errorf("%v: %v", cause, err)
+		}
+	}
+	if err := s.sharedCacheError(ctx, errors.New("WRONGPASS invalid username-password pair or user is disabled.")); err == nil || !strings.Contains(err.Error(), "refused the password") {
+		t.Errorf("WRONGPASS: %v", err)
+	}
+	if err := s.sharedCacheError(ctx, errors.New("analyse a layer: bad tar header")); err != nil {
+		t.Errorf("a layer error is worded as a Redis one: %v", err)
 	}
 }
