@@ -51,6 +51,7 @@ e2e: build
 ## bench: docker secscan against the Trivy CLI v0.74.0 on the same images and DB, on Docker 20.10 (classic
 ## image store) and Docker 29 (containerd image store, built on first use as for e2e) -> BENCHMARKS.md (root;
 ## ~16 min once both engines and the Trivy CLI are built). SECSCAN_BENCH_ENGINES=20.10 (or 29) measures one engine only.
+## Then the warm scan engine's section (about 7 min more); alone: go run ./e2e/bench -warm only -plugin bin/docker-secscan.
 bench: build
 	$(GO) test -run XXX -bench . -benchmem ./internal/policy ./internal/publish
 	$(GO) run ./e2e/bench -plugin $(BIN) -out BENCHMARKS.md
