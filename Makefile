@@ -52,6 +52,8 @@ e2e: build
 ## image store) and Docker 29 (containerd image store, built on first use as for e2e) -> BENCHMARKS.md (root;
 ## ~16 min once both engines and the Trivy CLI are built). SECSCAN_BENCH_ENGINES=20.10 (or 29) measures one engine only.
 ## Then the warm scan engine's section (about 7 min more); alone: go run ./e2e/bench -warm only -plugin bin/docker-secscan.
+## Then the fleet of 12 runners with and without a Trivy server (issue 12: e2e's FleetOf12Runners, about 1 min per
+## engine); alone: go run ./e2e/bench -fleet only -plugin bin/docker-secscan.
 bench: build
 	$(GO) test -run XXX -bench . -benchmem ./internal/policy ./internal/publish
 	$(GO) run ./e2e/bench -plugin $(BIN) -out BENCHMARKS.md

@@ -223,6 +223,9 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(in.work)
+	if *fleetMode == "only" {
+		return runFleet(names, in.pluginPath)
+	}
 	if *warmMode == "only" {
 		return runWarm(names, in)
 	}
@@ -268,7 +271,12 @@ func run() error {
 		return err
 	}
 	if *warmMode == "also" {
-		return runWarm(names, in)
+		if err := runWarm(names, in); err != nil {
+			return err
+		}
+	}
+	if *fleetMode == "also" {
+		return runFleet(names, in.pluginPath)
 	}
 	return nil
 }

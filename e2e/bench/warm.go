@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -414,23 +413,7 @@ func writeWarm(results []*warmRun, pluginPath string) string {
 }
 
 // spliceWarm replaces the warm engine's section of the report at path (or appends it).
-func spliceWarm(path, section string) error {
-	old, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if i := bytes.Index(old, []byte(warmHeading)); i >= 0 {
-		rest := old[i+len(warmHeading):]
-		end := len(old)
-		if j := bytes.Index(rest, []byte("\n## ")); j >= 0 {
-			end = i + len(warmHeading) + j
-		}
-		old = append(old[:i:i], old[end:]...)
-	}
-	out := append(bytes.TrimRight(old, "\n"), '\n')
-	out = append(out, section...)
-	return os.WriteFile(path, out, 0o644)
-}
+func spliceWarm(path, section string) error { return spliceSection(path, warmHeading, section) }
 
 // runWarm measures the warm engine on every engine and replaces its section of -out.
 func runWarm(names []string, in *inputs) error {
