@@ -10,5 +10,11 @@ import (
 // pipe(7)), so that the image archive crosses it in large steps instead of 64 KiB
 // ones. Best effort.
 func growPipe(f *os.File) {
-	_, _ = unix.FcntlInt(f.Fd(), unix.F_SETPIPE_SZ, 1<<20)
+	// Through SyscallConn, not Fd(): Fd() would put the pipe in blocking mode, and a
+	// blocked write could then not be ended by closing the file (a cancelled scan).
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, 1<<20) })
 }

@@ -319,6 +319,7 @@ func (c *Client) warmRound(ctx context.Context, conn *net.UnixConn, command stri
 				w.Close()
 				select {
 				case <-stderrDone:
+				case <-ctx.Done(): // an engine that hangs keeps its copy open: no wait
 				case <-time.After(5 * time.Second):
 				}
 			}()
@@ -343,7 +344,15 @@ func (c *Client) warmRound(ctx context.Context, conn *net.UnixConn, command stri
 	if err != nil {
 		return 0, nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	// Cancelled (Ctrl-C): close the connection and our end of the export's pipe, so
+	// that no read or write waits on an engine that does not answer (a stopped or hung
+	// engine holds the pipe full); the one-shot path kills its engine instead.
+	stop := context.AfterFunc(ctx, func() {
+		conn.Close()
+		if archiveW != nil {
+			archiveW.Close()
+		}
+	})
 	defer stop()
 	_ = conn.SetDeadline(time.Now().Add(warmHelloTimeout))
 	var rights []byte

@@ -9,12 +9,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -626,5 +628,37 @@ func TestEnvFingerprint(t *testing.T) {
 		if EnvFingerprint([]string{"HOME=/root", "TRIVY_X=1", kv}) == a {
 			t.Errorf("%s does not change the fingerprint", kv)
 		}
+	}
+}
+
+// Ctrl-C during a scan whose engine hangs (stopped with SIGSTOP while the export is
+// written, the pipe full) ends the scan at once, as with a one-shot engine.
+func TestWarmEngineHungMidExportCancelReturns(t *testing.T) {
+	c, _ := fakeClient(t, time.Minute)
+	dir := cacheDir(t, c)
+	t.Setenv("FAKE_READ_DELAY", "1s")
+	a := mustFakeScan(t, c, dir, "sha256:aaa", "x")
+	t.Cleanup(func() { syscall.Kill(a.PID, syscall.SIGCONT) })
+	big := strings.Repeat("layer data ", 1<<20) // 11 MiB: more than the pipe holds
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		req := ScanRequest{DB: DBOptions{CacheDir: dir}, Image: Image{ID: "sha256:bbb"}}
+		_, err := c.Scan(ctx, req, func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(big)), nil })
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	syscall.Kill(a.PID, syscall.SIGSTOP)
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("a cancelled scan: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("a cancelled scan still waits for a hung engine:\n%s", buf[:n])
 	}
 }
