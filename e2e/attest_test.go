@@ -26,6 +26,7 @@ func init() {
 		{"AttachToEveryPlatformOfAnIndex", testAttachToEveryPlatformOfAnIndex},
 		{"VerifyRescansTheAttachedSBOMWithTodaysDB", testVerifyRescansTheAttachedSBOMWithTodaysDB},
 		{"BaselineAutoTakesTheAttachedRecord", testBaselineAutoTakesTheAttachedRecord},
+		{"ImportedDBWithTheSameTimeIsUsed", testImportedDBWithTheSameTimeIsUsed},
 	}...)
 }
 
@@ -418,5 +419,42 @@ func testBaselineAutoTakesTheAttachedRecord(t *testing.T) {
 	sameList(t, "c against b's attached record", rep.changes(), []string{"CIS-DI-0001  unchanged warning", "CIS-DI-0006  unchanged warning", "CVE-2019-10744 lodash new blocking", "CVE-2019-14697 musl-dbg unchanged in-baseline"})
 	if bl := rep.Verdict.Baseline; bl == nil || !strings.Contains(bl.Source, "its record attached at the push") {
 		t.Fatalf("the baseline must be the attached record: %+v", rep.Verdict.Baseline)
+	}
+}
+
+// An imported DB with the same update time as the cached one but other content (a DB
+// built elsewhere) is the one the next scan uses: the scans cached with the previous
+// DB are dropped by the import (the scan cache is keyed by the DB's update time).
+func testImportedDBWithTheSameTimeIsUsed(t *testing.T) {
+	needTestdata(t)
+	updated := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
+	all, _ := filepath.Glob(filepath.Join(testdata, "trivy-db-fixtures", "*.yaml"))
+	var noAlpine []string
+	for _, f := range all {
+		if filepath.Base(f) != "alpine.yaml" {
+			noAlpine = append(noAlpine, f)
+		}
+	}
+	build := func(fixtures []string) string {
+		dir := filepath.Join(t.TempDir(), "db")
+		if err := testenv.BuildDB(dir, fixtures, updated, updated.Add(24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	cache := t.TempDir()
+	ref := env.Registry + "/e2e/import-same-time:39"
+	loadImage(t, "images/alpine-39.tar.gz", ref)
+	scan := func(db string) result {
+		if r := docker(t, nil, "secscan", "db", "import", "--cache-dir", cache, db); r.code != 0 {
+			t.Fatalf("db import: %s", r)
+		}
+		return docker(t, nil, "secscan", "scan", "--cache-dir", cache, "--skip-db-update", "--no-progress", "-f", "secscan-json", "-o", filepath.Join(t.TempDir(), "r.json"), "--exit-code", ref)
+	}
+	if r := scan(build(all)); r.code != 2 {
+		t.Fatalf("alpine-39 with the whole fixture DB must block: %s", r)
+	}
+	if r := scan(build(noAlpine)); r.code == 2 && strings.Contains(r.stderr, "from the cache") {
+		t.Fatalf("a DB without Alpine data, imported with the same update time, was not used (the cached scan was): %s", r)
 	}
 }

@@ -104,6 +104,12 @@ $SECSCAN_DB_REPOSITORY, db.repository) or 'docker secscan db update' is run.`,
 			if err != nil {
 				return failedCtx(cmd.Context(), err)
 			}
+			// Cached scans are keyed by the DB's update time: an imported DB may carry
+			// the same time with other content (a DB built elsewhere), so the scans made
+			// with the previous one are dropped rather than reused.
+			if err := os.RemoveAll(filepath.Join(cacheDir, "scans")); err != nil {
+				return failed(fmt.Errorf("the DB was imported, but the scans cached with the previous one could not be removed (%v): remove %s", err, filepath.Join(cacheDir, "scans")))
+			}
 			if javaDB {
 				if j := st.JavaDB; j != nil {
 					fmt.Fprintf(dockerCli.Err(), "Java DB imported from %s: schema %d, updated at %s\n", path, j.SchemaVersion, j.UpdatedAt.UTC().Format(time.RFC3339))
