@@ -27,6 +27,7 @@ func init() {
 		{"VerifyRescansTheAttachedSBOMWithTodaysDB", testVerifyRescansTheAttachedSBOMWithTodaysDB},
 		{"BaselineAutoTakesTheAttachedRecord", testBaselineAutoTakesTheAttachedRecord},
 		{"ImportedDBWithTheSameTimeIsUsed", testImportedDBWithTheSameTimeIsUsed},
+		{"BadEngineIdleEnvWarns", testBadEngineIdleEnvWarns},
 	}...)
 }
 
@@ -456,5 +457,19 @@ func testImportedDBWithTheSameTimeIsUsed(t *testing.T) {
 	}
 	if r := scan(build(noAlpine)); r.code == 2 && strings.Contains(r.stderr, "from the cache") {
 		t.Fatalf("a DB without Alpine data, imported with the same update time, was not used (the cached scan was): %s", r)
+	}
+}
+
+// A typo in $SECSCAN_ENGINE_IDLE warns and runs one-shot: it does not stop commands
+// (trial finding: db status, fleet and CI scans all exited 1); the flag is still an error.
+func testBadEngineIdleEnvWarns(t *testing.T) {
+	needTestdata(t)
+	r := docker(t, []string{"SECSCAN_ENGINE_IDLE=10min"}, "secscan", "scan", "--cache-dir", cacheDir, "--db-repository", dbRepo, "--no-progress", "-o", filepath.Join(t.TempDir(), "r.txt"), env.Registry+"/e2e/attest:clean")
+	if r.code == 1 || !strings.Contains(r.stderr, `WARNING: $SECSCAN_ENGINE_IDLE "10min" is not an idle time`) {
+		t.Fatalf("scan with a bad $SECSCAN_ENGINE_IDLE: %s", r)
+	}
+	r = docker(t, nil, "secscan", "scan", "--engine-idle", "garbage", env.Registry+"/e2e/attest:clean")
+	if r.code != 1 || strings.Count(r.stderr, "garbage") != 1 {
+		t.Fatalf("--engine-idle garbage: want exit 1 naming it once: %s", r)
 	}
 }

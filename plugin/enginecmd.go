@@ -24,7 +24,7 @@ type idleFlag struct {
 func (f *idleFlag) String() string { return f.value }
 func (f *idleFlag) Type() string   { return "duration" }
 func (f *idleFlag) Set(s string) error {
-	if _, err := engine.ParseIdle(s, "--engine-idle"); err != nil {
+	if _, err := engine.ParseIdle(s, ""); err != nil {
 		return err
 	}
 	f.value, f.set = s, true

@@ -139,7 +139,13 @@ func newEngine(dockerCli command.Cli) (*engine.Client, error) {
 	}
 	idle, err := engineIdleTime()
 	if err != nil {
-		return nil, err
+		if engineIdle.set {
+			return nil, err
+		}
+		// A typo in $SECSCAN_ENGINE_IDLE (a shell profile, a CI variable) is a speed
+		// setting gone wrong, not a reason to stop every command: say so, run one-shot.
+		fmt.Fprintf(dockerCli.Err(), "WARNING: %v: scans run without a warm engine (fix or unset $%s)\n", err, engine.IdleEnv)
+		idle = 0
 	}
 	return &engine.Client{Path: p, Stderr: dockerCli.Err(), Debug: debugEngine, Idle: idle}, nil
 }

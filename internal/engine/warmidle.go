@@ -23,6 +23,9 @@ func ParseIdle(s, from string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {
+		if from == "" { // the flag parser names the flag itself
+			return 0, fmt.Errorf("not an idle time: give a duration such as 10m or 90s, or 0 for no warm engine")
+		}
 		return 0, fmt.Errorf("%s %q is not an idle time: give a duration such as 10m or 90s, or 0 for no warm engine", from, s)
 	}
 	return d, nil
