@@ -662,3 +662,20 @@ func TestWarmEngineHungMidExportCancelReturns(t *testing.T) {
 		t.Fatalf("a cancelled scan still waits for a hung engine:\n%s", buf[:n])
 	}
 }
+
+// `engine status` is not a use: polling it does not keep an idle engine up.
+func TestWarmEngineStatusDoesNotKeepItUp(t *testing.T) {
+	c, _ := fakeClient(t, 1500*time.Millisecond)
+	dir := cacheDir(t, c)
+	a := mustFakeScan(t, c, dir, "sha256:aaa", "x")
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(a.PID) && time.Now().Before(deadline) {
+		if st, running, err := c.EngineStatusOf(context.Background(), dir); err == nil && running && st.Idle != 1500*time.Millisecond {
+			t.Fatalf("status %+v", st)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if alive(a.PID) {
+		t.Fatal("an engine polled with status every 300 ms outlived its 1.5 s idle time by 3.5 s")
+	}
+}

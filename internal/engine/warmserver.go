@@ -187,12 +187,20 @@ func (s *warmServer) serveConn(ctx context.Context, c *net.UnixConn) {
 	}
 	s.mu.Lock()
 	s.active++
+	prevLast := s.last
 	s.last = time.Now()
 	s.mu.Unlock()
+	// A status request is not a use: `watch docker secscan engine status` must not keep
+	// an idle engine up (trial finding).
+	status := false
 	defer func() {
 		s.mu.Lock()
 		s.active--
-		s.last = time.Now()
+		if status {
+			s.last = prevLast
+		} else {
+			s.last = time.Now()
+		}
 		s.mu.Unlock()
 	}()
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -272,6 +280,10 @@ func (s *warmServer) serveConn(ctx context.Context, c *net.UnixConn) {
 	}
 	switch req.Command {
 	case cmdStatus:
+		status = true
+		s.mu.Lock()
+		s.last = prevLast // as it was before this request
+		s.mu.Unlock()
 		b, _ := json.Marshal(s.status())
 		_ = writeFrame(c, frameStdout, b)
 		_ = writeFrame(c, frameExit, []byte{0})
