@@ -113,7 +113,11 @@ func printEngineStatus(w io.Writer, dir string, st engine.EngineStatus, running 
 	now := time.Now()
 	fmt.Fprintf(w, "Scan engine: running, pid %d, docker secscan %s\n", st.PID, st.Version)
 	fmt.Fprintf(w, "Socket:      %s\n", st.Socket)
-	fmt.Fprintf(w, "Up:          %s, %d requests served\n", now.Sub(st.Started).Round(time.Second), st.Requests)
+	served := "requests"
+	if st.Requests == 1 {
+		served = "request"
+	}
+	fmt.Fprintf(w, "Up:          %s, %d %s served\n", now.Sub(st.Started).Round(time.Second), st.Requests, served)
 	fmt.Fprintf(w, "Memory:      %.0f MiB resident\n", float64(st.RSS)/(1<<20))
 	switch {
 	case st.Busy:

@@ -309,7 +309,7 @@ func (s *warmServer) serveConn(ctx context.Context, c *net.UnixConn) {
 	s.queued++
 	s.mu.Unlock()
 	if waiting {
-		fmt.Fprintf(stderr, "Waiting for another scan the scan engine (pid %d) is running ...\n", os.Getpid())
+		fmt.Fprintf(stderr, "Waiting for another scan: the scan engine (pid %d) runs one scan at a time ...\n", os.Getpid())
 	}
 	select {
 	case s.turn <- struct{}{}:
