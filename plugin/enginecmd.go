@@ -95,7 +95,11 @@ serving scans over a socket in the cache folder, and exits after --engine-idle
 				return failedCtx(cmd.Context(), err)
 			}
 			if !running {
-				fmt.Fprintf(dockerCli.Out(), "No scan engine runs for the cache folder %s\n", abs())
+				msg := "No scan engine runs for the cache folder " + abs()
+				if why := engine.NoEngineReason(abs()); why != "" {
+					msg += ": " + why
+				}
+				fmt.Fprintln(dockerCli.Out(), msg)
 				return nil
 			}
 			fmt.Fprintf(dockerCli.Out(), "Stopped the scan engine (pid %d)\n", pid)
@@ -107,6 +111,10 @@ serving scans over a socket in the cache folder, and exits after --engine-idle
 
 func printEngineStatus(w io.Writer, dir string, st engine.EngineStatus, running bool) {
 	if !running {
+		if why := engine.NoEngineReason(dir); why != "" {
+			fmt.Fprintf(w, "Scan engine: none for the cache folder %s: %s\n", dir, why)
+			return
+		}
 		fmt.Fprintf(w, "Scan engine: not running (cache folder %s); the next scan starts it\n", dir)
 		return
 	}

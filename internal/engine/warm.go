@@ -375,7 +375,12 @@ func (c *Client) warmRound(ctx context.Context, conn *net.UnixConn, command stri
 	if err != nil || typ != frameHello || json.Unmarshal(p, &hello) != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && pid > 0 {
+			if command == cmdStatus || command == cmdStop {
+				// Asking about an engine never kills it.
+				return 0, nil, fmt.Errorf("the scan engine (pid %d) does not answer: the next scan replaces it, or end it with 'kill %d'", pid, pid)
+			}
 			// Connected, but silent: a hung engine is killed, and replaced.
+			fmt.Fprintf(c.stderr(), "The scan engine (pid %d) did not answer within %s: it was stopped, and a new one starts\n", pid, warmHelloTimeout)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		return 0, nil, engineDiedError{pid: pid}
@@ -539,4 +544,29 @@ func reap(pid int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// NoEngineReason says why the cache folder dir can have no warm engine, so that scans
+// there run one-shot ("" when an engine can run there): a socket path over the limit,
+// a file at the socket's place that is not a socket or is another user's, a folder
+// that is not writable.
+func NoEngineReason(dir string) string {
+	sock, err := socketPath(dir)
+	if err != nil {
+		return fmt.Sprintf("its socket path (%s/%s) would be over 107 bytes: scans there run one-shot (use a shorter --cache-dir)", dir, SocketName)
+	}
+	if fi, err := os.Lstat(sock); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return fmt.Sprintf("%s is not a socket: scans there run one-shot (remove it)", sock)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+			return fmt.Sprintf("%s belongs to another user (uid %d), whose engine this user may not use: scans there run one-shot (use your own --cache-dir)", sock, st.Uid)
+		}
+	}
+	if unix.Access(dir, unix.W_OK) != nil {
+		if _, err := os.Stat(dir); err == nil {
+			return fmt.Sprintf("the cache folder %s is not writable: scans there run one-shot", dir)
+		}
+	}
+	return ""
 }

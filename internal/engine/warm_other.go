@@ -27,3 +27,8 @@ func (c *Client) EngineStatusOf(context.Context, string) (EngineStatus, bool, er
 
 // StopEngine: no warm engine runs on this system.
 func (c *Client) StopEngine(context.Context, string) (int, bool, error) { return 0, false, nil }
+
+// NoEngineReason: no warm engine on this system.
+func NoEngineReason(string) string {
+	return "there is no warm engine on this system: scans run one-shot"
+}

@@ -679,3 +679,18 @@ func TestWarmEngineStatusDoesNotKeepItUp(t *testing.T) {
 		t.Fatal("an engine polled with status every 300 ms outlived its 1.5 s idle time by 3.5 s")
 	}
 }
+
+func TestNoEngineReason(t *testing.T) {
+	dir := t.TempDir()
+	if why := NoEngineReason(dir); why != "" {
+		t.Fatalf("a writable folder: %q", why)
+	}
+	os.WriteFile(filepath.Join(dir, SocketName), []byte("x"), 0o600)
+	if why := NoEngineReason(dir); !strings.Contains(why, "is not a socket") {
+		t.Fatalf("a file at the socket's place: %q", why)
+	}
+	long := "/tmp/" + strings.Repeat("x", 100)
+	if why := NoEngineReason(long); !strings.Contains(why, "over 107 bytes") {
+		t.Fatalf("a long path: %q", why)
+	}
+}
