@@ -63,7 +63,7 @@ type warmStatus struct {
 
 var (
 	pidRe      = regexp.MustCompile(`running, pid (\d+)`)
-	requestsRe = regexp.MustCompile(`(\d+) requests served`)
+	requestsRe = regexp.MustCompile(`(\d+) requests? served`)
 )
 
 func engineStatus(t *testing.T, cache string) warmStatus {

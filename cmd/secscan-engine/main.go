@@ -46,6 +46,7 @@ func run() int {
 	}
 	// Trivy buffers its log records until this runs.
 	scanner.InitLogging(os.Getenv(engine.DebugEnv) == "1", false)
+	defer privateTemp()()
 	defer scanner.Cleanup()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

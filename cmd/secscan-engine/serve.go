@@ -35,10 +35,14 @@ func serve(args []string) int {
 	}
 	logw := os.Stderr
 	scanner.InitLogging(false, false)
+	// The handshake compares the environment the client started the engine with: taken
+	// before the engine gives itself a private $TMPDIR.
+	env := engine.EnvFingerprint(os.Environ())
+	defer privateTemp()()
 	defer scanner.Cleanup()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := engine.Serve(ctx, engine.ServeOptions{Socket: *socket, ID: *id, Idle: *idle, Log: logw,
+	err := engine.Serve(ctx, engine.ServeOptions{Socket: *socket, ID: *id, Idle: *idle, Log: logw, Env: env,
 		Handler: func(ctx context.Context, call *engine.WarmCall) int {
 			os.Stderr = call.Stderr
 			scanner.InitLogging(call.Debug, false)

@@ -46,6 +46,9 @@ type ServeOptions struct {
 	Idle    time.Duration // exit after this long without a request (> 0)
 	Handler WarmHandler
 	Log     io.Writer // the engine's own log
+	// Env is EnvFingerprint of the environment the engine was started with ("": of its
+	// environment now), for an engine that changes its own (its private $TMPDIR).
+	Env string
 }
 
 type warmServer struct {
@@ -75,7 +78,11 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	s := &warmServer{opts: opts, env: EnvFingerprint(os.Environ()), started: time.Now(), last: time.Now(), idle: opts.Idle,
+	env := opts.Env
+	if env == "" {
+		env = EnvFingerprint(os.Environ())
+	}
+	s := &warmServer{opts: opts, env: env, started: time.Now(), last: time.Now(), idle: opts.Idle,
 		turn: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := s.listen(); err != nil {
 		return err
