@@ -61,7 +61,7 @@ func Attach(subject name.Digest, statements [][]byte, signer *Signer, created ti
 		}
 		ld, _ := layer.Digest()
 		ann := map[string]string{
-			AnnotationCreated: created.UTC().Format(time.RFC3339),
+			AnnotationCreated: created.UTC().Format(time.RFC3339Nano),
 			annKey:            parsed.PredicateType,
 			AnnotationTool:    "docker-secscan",
 		}

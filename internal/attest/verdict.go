@@ -154,7 +154,7 @@ func NewVerdict(in VerdictInput) Verdict {
 	var out Verdict
 	out.Verdict = VerdictName(in.Verdict)
 	out.Summary = in.Verdict.Summary
-	out.GatedAt = in.Now.UTC().Truncate(time.Second)
+	out.GatedAt = in.Now.UTC() // full precision: two pushes in the same second are told apart
 	out.Image.Reference, out.Image.Digest, out.Image.ID, out.Image.Platform = in.Reference, in.Digest, in.Scan.Image.ID, in.Platform
 	out.Image.OS, out.Image.Platforms = in.Scan.Image.OS, in.Scan.Image.Platforms
 	out.Policy.Digest = PolicyDigest(in.Policy)

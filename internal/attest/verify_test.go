@@ -268,3 +268,20 @@ func TestCheckDigestKeyRotationAndOtherRepository(t *testing.T) {
 		t.Fatalf("other repository: %+v", c)
 	}
 }
+
+// Two pushes of the same digest within one second: the later record wins.
+func TestCheckDigestTellsRecordsOfTheSameSecondApart(t *testing.T) {
+	d := pushRandom(t, false)
+	first := time.Date(2026, 11, 30, 9, 36, 5, 100_000_000, time.UTC)
+	second := first.Add(300 * time.Millisecond)
+	if _, err := Attach(d, [][]byte{verdictStatement(t, d, first, VerdictWarnMode, nil)}, nil, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Attach(d, [][]byte{verdictStatement(t, d, second, VerdictPassed, nil)}, nil, second); err != nil {
+		t.Fatal(err)
+	}
+	c, err := CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, CheckOptions{Now: second.Add(time.Minute)})
+	if err != nil || c.Outcome != OutcomePassed {
+		t.Fatalf("the later record of the same second: %+v %v", c, err)
+	}
+}
