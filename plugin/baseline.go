@@ -11,7 +11,6 @@ import (
 
 	"github.com/distribution/reference"
 	"github.com/docker/cli/cli/command"
-	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/docker-secscan/docker-secscan/internal/baseline"
 	"github.com/docker-secscan/docker-secscan/internal/daemon"
@@ -170,12 +169,8 @@ func remoteBaseline(ctx context.Context, dockerCli command.Cli, ref string, res 
 	}
 	domain := reference.Domain(named)
 	acc := baseline.Access{Insecure: daemon.InsecureRegistry(ctx, dockerCli.Client(), domain)}
-	authKey := domain
-	if domain == "docker.io" {
-		authKey = "https://index.docker.io/v1/" // where the docker CLI keeps Docker Hub's credentials
-	}
-	if ac, err := dockerCli.ConfigFile().GetAuthConfig(authKey); err == nil && (ac.Username != "" || ac.Auth != "" || ac.IdentityToken != "" || ac.RegistryToken != "") {
-		acc.Auth = authn.FromConfig(authn.AuthConfig{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken})
+	if creds, err := registryCredentials(dockerCli, domain); err == nil {
+		acc.Auth = creds.Authenticator()
 	}
 	var db time.Time
 	if res != nil {

@@ -3,12 +3,9 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/docker-secscan/docker-secscan/internal/attest"
 	"github.com/docker-secscan/docker-secscan/internal/baseline"
@@ -21,11 +18,7 @@ func init() { baseline.AttachedRecord = attachedBaseline }
 // its findings, as the gate recorded them at the push, instead of a scan of the image.
 // ok=false when the digest has no usable record (the image is then scanned).
 func attachedBaseline(ctx context.Context, repo name.Repository, digest string, acc baseline.Access) (baseline.Baseline, bool, error) {
-	auth := acc.Auth
-	if auth == nil {
-		auth = authn.Anonymous
-	}
-	v, ok, err := attest.Latest(repo.Digest(digest), remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(http.DefaultTransport))
+	v, ok, err := attest.Latest(repo.Digest(digest), acc.Options(ctx)...)
 	if err != nil || !ok {
 		return baseline.Baseline{}, false, err
 	}

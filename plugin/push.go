@@ -168,11 +168,10 @@ func pushScanned(ctx context.Context, dockerCli command.Cli, tagged reference.Na
 		return ExitFailed, err
 	}
 
-	ac, err := dockerCli.ConfigFile().GetAuthConfig(reference.Domain(tagged))
+	creds, err := registryCredentials(dockerCli, reference.Domain(tagged))
 	if err != nil {
-		return ExitFailed, fmt.Errorf("registry credentials for %s: %v", reference.Domain(tagged), err)
+		return ExitFailed, err
 	}
-	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
 	insecure := <-insecureCh
 	if err := registry.VerifyPushed(ctx, tagged.Name(), pushExpectation(img, pushed, out), creds, insecure); err != nil {
 		if errors.Is(err, registry.ErrNotScanned) {

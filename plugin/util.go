@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/docker-secscan/docker-secscan/internal/engine"
+	"github.com/docker-secscan/docker-secscan/internal/registry"
 )
 
 // failed wraps err as exit code 1 with a one-line message (130 "interrupted" when the
@@ -189,3 +190,20 @@ type afterPush struct{ msg string }
 
 func (e afterPush) Error() string { return e.msg }
 func (e afterPush) Unwrap() error { return context.Canceled }
+
+// registryCredentials are the docker config's credentials for the registry host domain
+// (as `docker login` stored them, in the file or a credential helper; Docker Hub's
+// under https://index.docker.io/v1/, where the docker CLI keeps them), for the reads
+// and writes the plugin makes itself (the push read-back, attached records, verify,
+// registry baselines). Errors name the registry.
+func registryCredentials(dockerCli command.Cli, domain string) (registry.Credentials, error) {
+	key := domain
+	if domain == "docker.io" {
+		key = "https://index.docker.io/v1/"
+	}
+	ac, err := dockerCli.ConfigFile().GetAuthConfig(key)
+	if err != nil {
+		return registry.Credentials{}, fmt.Errorf("registry credentials for %s: %v", domain, err)
+	}
+	return registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}, nil
+}

@@ -113,11 +113,10 @@ func runVerify(cmd *cobra.Command, dockerCli command.Cli, input string, opts *ve
 	if err != nil {
 		return failed(fmt.Errorf("invalid image reference %q: %v", input, err))
 	}
-	ac, err := dockerCli.ConfigFile().GetAuthConfig(reference.Domain(named))
+	creds, err := registryCredentials(dockerCli, reference.Domain(named))
 	if err != nil {
-		return failed(fmt.Errorf("registry credentials for %s: %v", reference.Domain(named), err))
+		return failed(err)
 	}
-	creds := registry.Credentials{Username: ac.Username, Password: ac.Password, Auth: ac.Auth, IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken}
 	ropts := registry.RemoteOptions(ctx, creds)
 	targets, repo, err := attest.Subjects(ref, ropts...)
 	if err != nil {

@@ -36,7 +36,8 @@ type Access struct {
 	Insecure bool
 }
 
-func (a Access) options(ctx context.Context) []remote.Option {
+// Options are go-containerregistry's options to read the registry with this access.
+func (a Access) Options(ctx context.Context) []remote.Option {
 	auth := a.Auth
 	if auth == nil {
 		auth = authn.Anonymous
@@ -82,7 +83,7 @@ func FetchRemote(ctx context.Context, ref string, acc Access, platforms []string
 	if err != nil {
 		return nil, fmt.Errorf("%s is not an image reference: %v", ref, err)
 	}
-	opts := acc.options(ctx)
+	opts := acc.Options(ctx)
 	desc, err := remote.Get(r, opts...)
 	if err != nil {
 		if notFound(err) {

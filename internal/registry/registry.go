@@ -131,14 +131,19 @@ func NameOptions(insecure bool) []name.Option {
 // RemoteOptions are go-containerregistry's options to read and write a registry with
 // creds (as the docker config file holds them; none: anonymous), bound to ctx.
 func RemoteOptions(ctx context.Context, creds Credentials) []remote.Option {
-	auth := authn.FromConfig(authn.AuthConfig{
-		Username: creds.Username, Password: creds.Password, Auth: creds.Auth,
-		IdentityToken: creds.IdentityToken, RegistryToken: creds.RegistryToken,
-	})
-	if creds == (Credentials{}) {
-		auth = authn.Anonymous
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(creds.Authenticator()), remote.WithTransport(http.DefaultTransport)}
+}
+
+// Authenticator is go-containerregistry's authenticator for the credentials
+// (anonymous when there are none).
+func (c Credentials) Authenticator() authn.Authenticator {
+	if c == (Credentials{}) {
+		return authn.Anonymous
 	}
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(http.DefaultTransport)}
+	return authn.FromConfig(authn.AuthConfig{
+		Username: c.Username, Password: c.Password, Auth: c.Auth,
+		IdentityToken: c.IdentityToken, RegistryToken: c.RegistryToken,
+	})
 }
 
 // Explain words an error of go-containerregistry reading ref from its registry as one

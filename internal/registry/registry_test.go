@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/authn"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -90,5 +91,15 @@ func TestExplain(t *testing.T) {
 	}
 	if Explain(nil, "x") != nil {
 		t.Fatal("nil error explained")
+	}
+}
+
+func TestCredentialsAuthenticator(t *testing.T) {
+	if (Credentials{}).Authenticator() != authn.Anonymous {
+		t.Fatal("no credentials must be anonymous")
+	}
+	cfg, err := (Credentials{Username: "u", Password: "p"}).Authenticator().Authorization()
+	if err != nil || cfg.Username != "u" || cfg.Password != "p" {
+		t.Fatalf("%+v %v", cfg, err)
 	}
 }
