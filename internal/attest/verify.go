@@ -237,6 +237,15 @@ func rescan(c *Check, subject name.Digest, v Verdict, opts CheckOptions, ropts [
 	if err != nil {
 		return fmt.Errorf("scan the attached SBOM of %s with today's DB: %v", subject, err)
 	}
+	recorded := 0
+	for _, p := range v.Image.Platforms {
+		recorded += p.Packages
+	}
+	if scan.Packages == 0 && recorded > 0 {
+		// Nothing read is not "nothing found": the gate saw packages, the SBOM gave none.
+		c.Outcome, c.Reason = OutcomeInvalid, fmt.Sprintf("the attached SBOM gave no packages to scan, where the gate found %d: today's DB could not be checked", recorded)
+		return nil
+	}
 	pv := opts.Policy.Evaluate(scan, opts.Now)
 	c.Rescanned, c.RescanSummary, c.RescanDB = VerdictName(pv), pv.Summary, scan.DB.UpdatedAt
 	var ids []string

@@ -285,3 +285,39 @@ func TestCheckDigestTellsRecordsOfTheSameSecondApart(t *testing.T) {
 		t.Fatalf("the later record of the same second: %+v %v", c, err)
 	}
 }
+
+// verify --rescan: an SBOM that gives no packages, where the gate found some, is not a
+// clean rescan (nothing read is not nothing found); with packages, today's findings
+// are judged.
+func TestRescanFailsClosedOnAnEmptySBOM(t *testing.T) {
+	now := time.Now()
+	d := pushRandom(t, false)
+	pol := policy.Defaults()
+	s := scanWith()
+	s.Image.Platforms = []report.Platform{{Platform: "linux/amd64", Packages: 14}}
+	g := Gate{Repository: d.Context().Name(), Reference: d.Context().Name() + ":1", Scan: s, Verdict: pol.Evaluate(scanWith(), now), Policy: pol, Now: now}
+	sts, err := Statements(g, Target{Digest: d.DigestStr()}, func(string, string) ([]byte, error) { return []byte(`{"bomFormat":"CycloneDX"}`), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Attach(d, sts, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		packages int
+		findings []report.Finding
+		want     string
+	}{
+		{0, nil, OutcomeInvalid},
+		{14, nil, OutcomePassed},
+		{14, []report.Finding{critical}, OutcomeBlocked},
+	} {
+		opts := CheckOptions{Now: now, Policy: &pol, Rescan: func([]byte, string) (report.Scan, error) {
+			return report.Scan{Packages: tc.packages, Findings: tc.findings}, nil
+		}}
+		c, err := CheckDigest(d.Context(), Target{Digest: d.DigestStr()}, opts)
+		if err != nil || c.Outcome != tc.want {
+			t.Errorf("%d packages, %d findings: %s (%s), want %s: %v", tc.packages, len(tc.findings), c.Outcome, c.Reason, tc.want, err)
+		}
+	}
+}
