@@ -41,6 +41,9 @@ func testMeasure(t *testing.T) {
 	// Issue 13: what attaching the records adds to a push, and what verify costs.
 	measure("push --mode warn (again)", append(append([]string{"secscan", "push", "--mode", "warn"}, common...), ref)...)
 	measure("push --mode warn --attach", append(append([]string{"secscan", "push", "--mode", "warn", "--attach"}, common...), ref)...)
+	// A cold scan with --attach: the records' renders come with the scan's engine call.
+	cold := append([]string{"--cache-dir", t.TempDir(), "--db-repository", dbRepo, "--no-progress", "-o", filepath.Join(t.TempDir(), "r.json"), "-f", "json"}, "--mode", "warn", "--attach", ref)
+	measure("push --attach (cold scan)", append([]string{"secscan", "push"}, cold...)...)
 	measure("verify", "secscan", "verify", ref)
 	measure("verify --rescan", "secscan", "verify", "--rescan", "--cache-dir", cache, "--skip-db-update", ref)
 }
