@@ -349,16 +349,7 @@ func measureEngine(name string, in *inputs, first bool) (*engineRun, sample, sam
 	os.Symlink(in.pluginPath, filepath.Join(cfg, "cli-plugins", "docker-secscan"))
 	os.WriteFile(filepath.Join(cfg, "config.json"), []byte("{}"), 0o600)
 	denv := []string{"DOCKER_HOST=" + env.DockerHost, "DOCKER_CONFIG=" + cfg}
-	dockerOut := func(args ...string) ([]byte, error) {
-		cmd := exec.Command(cli, args...)
-		cmd.Env = append(os.Environ(), denv...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return out, fmt.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, tail(string(out), 1500))
-		}
-		return out, nil
-	}
-	docker := func(args ...string) error { _, err := dockerOut(args...); return err }
+	dockerOut, docker := dockerRunner(cli, denv)
 	if v, err := dockerOut("version", "--format", "client {{.Client.Version}}, server {{.Server.Version}}, API {{.Server.APIVersion}}"); err == nil {
 		res.version = strings.TrimSpace(string(v))
 	}
@@ -1198,4 +1189,21 @@ func evictPageCache(path string) error {
 		return fmt.Errorf("evict %s from the page cache: %v", path, err)
 	}
 	return nil
+}
+
+// dockerRunner runs the engine's docker CLI with denv added to the environment: out
+// returns the combined output, run only whether it worked; an error carries the
+// command and the end of its output.
+func dockerRunner(cli string, denv []string) (out func(args ...string) ([]byte, error), run func(args ...string) error) {
+	out = func(args ...string) ([]byte, error) {
+		cmd := exec.Command(cli, args...)
+		cmd.Env = append(os.Environ(), denv...)
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			return b, fmt.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, tail(string(b), 1500))
+		}
+		return b, nil
+	}
+	run = func(args ...string) error { _, err := out(args...); return err }
+	return out, run
 }

@@ -89,16 +89,7 @@ func measureWarm(name string, in *inputs) (*warmRun, error) {
 	os.WriteFile(filepath.Join(cfg, "config.json"), []byte("{}"), 0o600)
 	// The warm engine is off in CI: the bench says which it measures.
 	denv := []string{"DOCKER_HOST=" + env.DockerHost, "DOCKER_CONFIG=" + cfg, "CI=", "SECSCAN_ENGINE_IDLE="}
-	dockerOut := func(args ...string) ([]byte, error) {
-		cmd := exec.Command(cli, args...)
-		cmd.Env = append(os.Environ(), denv...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return out, fmt.Errorf("docker %s: %v\n%s", strings.Join(args, " "), err, tail(string(out), 1500))
-		}
-		return out, nil
-	}
-	docker := func(args ...string) error { _, err := dockerOut(args...); return err }
+	dockerOut, docker := dockerRunner(cli, denv)
 	res.title = "Docker 20.10 (Debian's docker.io), classic image store"
 	if env.Engine != "20.10" {
 		res.title = "Docker " + env.Engine + ", containerd image store"
