@@ -49,19 +49,26 @@ func (o *fleetOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.timeout, "timeout", engine.DefaultServerTimeout, "How long to wait for each answer of the Trivy server (Trivy's --timeout)")
 }
 
+// setting is a value in the settings' order: the flag when given (flagSet; its value
+// and name), else $env when set, else the policy's value (from names its key), else
+// the flag's default. It returns the value and where it came from.
+func setting(flagSet bool, flagValue, flag, env, policyValue, policyFrom string) (string, string) {
+	switch {
+	case flagSet:
+	case os.Getenv(env) != "":
+		return os.Getenv(env), "$" + env
+	case policyValue != "":
+		return policyValue, policyFrom
+	}
+	return flagValue, flag
+}
+
 // resolve applies the fleet settings in their order: flags, then the environment
 // ($SECSCAN_SERVER, $SECSCAN_TOKEN, $SECSCAN_CACHE_BACKEND), then the policy's scan
 // section, and checks them (without touching the network).
 func (o *fleetOptions) resolve(fl *pflag.FlagSet, p policy.Policy, policyPath string) error {
 	changed := func(name string) bool { return fl != nil && fl.Changed(name) }
-	o.serverFrom = "--server"
-	switch {
-	case changed("server"):
-	case os.Getenv(engine.ServerEnv) != "":
-		o.server, o.serverFrom = os.Getenv(engine.ServerEnv), "$"+engine.ServerEnv
-	case p.Server != "":
-		o.server, o.serverFrom = p.Server, policyPath+" scan.server"
-	}
+	o.server, o.serverFrom = setting(changed("server"), o.server, "--server", engine.ServerEnv, p.Server, policyPath+" scan.server")
 	o.server = strings.TrimSpace(o.server)
 	if !changed("token") && o.token == "" {
 		o.token = os.Getenv(engine.TokenEnv)
@@ -69,14 +76,7 @@ func (o *fleetOptions) resolve(fl *pflag.FlagSet, p policy.Policy, policyPath st
 	// A token read from a file ($(cat token)) or a secret store often ends in a newline,
 	// which no HTTP header may hold.
 	o.token = strings.TrimRight(o.token, "\r\n")
-	o.backendFrom = "--cache-backend"
-	switch {
-	case changed("cache-backend"):
-	case os.Getenv(engine.CacheBackendEnv) != "":
-		o.cacheBackend, o.backendFrom = os.Getenv(engine.CacheBackendEnv), "$"+engine.CacheBackendEnv
-	case p.CacheBackend != "":
-		o.cacheBackend, o.backendFrom = p.CacheBackend, policyPath+" scan.cache-backend"
-	}
+	o.cacheBackend, o.backendFrom = setting(changed("cache-backend"), o.cacheBackend, "--cache-backend", engine.CacheBackendEnv, p.CacheBackend, policyPath+" scan.cache-backend")
 	o.fallback = p.CacheFallback
 	if _, err := engine.ParseCacheBackend(strings.TrimSpace(o.cacheBackend), o.backendFrom); err != nil {
 		return err
