@@ -403,8 +403,6 @@ func writeWarm(results []*warmRun, pluginPath string) string {
 	return b.String()
 }
 
-// spliceWarm replaces the warm engine's section of the report at path (or appends it).
-func spliceWarm(path, section string) error { return spliceSection(path, warmHeading, section) }
 
 // runWarm measures the warm engine on every engine and replaces its section of -out.
 func runWarm(names []string, in *inputs) error {
@@ -423,7 +421,7 @@ func runWarm(names []string, in *inputs) error {
 		}
 		measured = append(measured, r)
 	}
-	return spliceWarm(*out, writeWarm(measured, in.pluginPath))
+	return spliceSection(*out, warmHeading, writeWarm(measured, in.pluginPath))
 }
 
 // warmReading explains the rows whatever their figures.

@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -32,9 +31,6 @@ const (
 
 //go:embed verdict.schema.json
 var verdictSchema []byte
-
-// VerdictSchema is the JSON Schema (draft 2020-12) of the verdict predicate.
-func VerdictSchema() []byte { return slices.Clone(verdictSchema) }
 
 // Verdict is the predicate of PredicateVerdict: what the gate decided about one pushed
 // manifest or index, under which policy, against which DB, in which CI run.
