@@ -403,7 +403,6 @@ func writeWarm(results []*warmRun, pluginPath string) string {
 	return b.String()
 }
 
-
 // runWarm measures the warm engine on every engine and replaces its section of -out.
 func runWarm(names []string, in *inputs) error {
 	if in.big == "" {
