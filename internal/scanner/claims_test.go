@@ -3,6 +3,7 @@ package scanner
 import (
 	"context"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,8 @@ import (
 // its analysis is in the cache (or the claim is dropped, then takes it over); the
 // claim holder meeting the same layer again does not wait on itself.
 func TestLayerClaims(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
+	if _, err := exec.LookPath("redis-server"); err != nil && os.Geteuid() != 0 {
+		// As root, StartRedis installs it (as on a fresh CI machine): the test runs.
 		t.Skip("redis-server is not installed (apt-get install redis-server)")
 	}
 	ctx := context.Background()

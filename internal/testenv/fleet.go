@@ -56,10 +56,8 @@ func (r *Redis) URL() string {
 
 // StartRedis installs Debian's redis-server when it is missing and starts one under dir.
 func StartRedis(ctx context.Context, dir string, logf func(string, ...any)) (*Redis, error) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if err := aptInstall(logf, []string{"redis-server"}); err != nil {
-			return nil, err
-		}
+	if err := ensureRedis(logf); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -78,10 +76,8 @@ func StartRedis(ctx context.Context, dir string, logf func(string, ...any)) (*Re
 // StartRedisTLS is StartRedis speaking TLS only, with a new CA, a server certificate
 // for 127.0.0.1 and a client certificate (required) under dir.
 func StartRedisTLS(ctx context.Context, dir string, logf func(string, ...any)) (*Redis, error) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if err := aptInstall(logf, []string{"redis-server"}); err != nil {
-			return nil, err
-		}
+	if err := ensureRedis(logf); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -262,4 +258,13 @@ func makeTLS(dir string) (*RedisTLS, error) {
 
 func writePEM(path, typ string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+}
+
+// ensureRedis installs Debian's redis-server when it is missing (root and the Debian
+// package mirror needed).
+func ensureRedis(logf func(string, ...any)) error {
+	if _, err := exec.LookPath("redis-server"); err == nil {
+		return nil
+	}
+	return aptInstall(logf, []string{"redis-server"})
 }
