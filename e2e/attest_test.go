@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/docker-secscan/docker-secscan/internal/attest"
+	"github.com/docker-secscan/docker-secscan/internal/attest/verdictschema"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/testenv"
 )
@@ -112,7 +113,7 @@ func testAttachedRecordsAreVerified(t *testing.T) {
 				t.Errorf("vuln predicate: %s", rec.Statement.Predicate)
 			}
 		case attest.PredicateVerdict:
-			if err := attest.ValidateVerdict(rec.Statement.Predicate); err != nil {
+			if err := verdictschema.Validate(rec.Statement.Predicate); err != nil {
 				t.Error(err)
 			}
 		case attest.PredicateCycloneDX:

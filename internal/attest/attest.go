@@ -10,7 +10,7 @@
 //     (https://cosign.sigstore.dev/attestation/vuln/v1) as `trivy image --format
 //     cosign-vuln` writes it; the SBOM's is a CycloneDX BOM (https://cyclonedx.org/bom,
 //     the type `cosign attest --type cyclonedx` uses); the verdict's is ours
-//     (PredicateVerdict, documented by verdict.schema.json).
+//     (PredicateVerdict, documented by verdictschema/verdict.schema.json).
 //   - Unsigned, a statement is the single layer (application/vnd.in-toto+json) of an
 //     OCI image manifest whose artifactType is the same, with the predicate type in the
 //     layer's "in-toto.io/predicate-type" annotation (Docker's attestation convention).
@@ -37,7 +37,7 @@ const (
 	PredicateVuln = "https://cosign.sigstore.dev/attestation/vuln/v1"
 	// PredicateCycloneDX is a CycloneDX SBOM (cosign attest --type cyclonedx).
 	PredicateCycloneDX = "https://cyclonedx.org/bom"
-	// PredicateVerdict is the gate's verdict (Verdict; verdict.schema.json).
+	// PredicateVerdict is the gate's verdict (Verdict; verdictschema/verdict.schema.json).
 	PredicateVerdict = "https://github.com/docker-secscan/docker-secscan/attestation/verdict/v1"
 )
 

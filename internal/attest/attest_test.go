@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/secure-systems-lab/go-securesystemslib/encrypted"
 
+	"github.com/docker-secscan/docker-secscan/internal/attest/verdictschema"
 	"github.com/docker-secscan/docker-secscan/internal/ci"
 	"github.com/docker-secscan/docker-secscan/internal/policy"
 	"github.com/docker-secscan/docker-secscan/internal/report"
@@ -267,14 +268,39 @@ func TestVerdictPredicate(t *testing.T) {
 				t.Fatalf("record %+v", v)
 			}
 			b, _ := json.Marshal(v)
-			if err := ValidateVerdict(b); err != nil {
+			if err := verdictschema.Validate(b); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ParseVerdict(b); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
-	// The schema can fail.
-	if err := ValidateVerdict([]byte(`{"verdict":"maybe"}`)); err == nil {
-		t.Fatal("schema accepted a bad verdict")
+	// ParseVerdict refuses what the schema refuses (the plugin does not link the
+	// schema validator): each broken record fails both.
+	good := NewVerdict(VerdictInput{Scan: scanWith(), Verdict: pol.Evaluate(scanWith(), now), Policy: pol, Reference: "r/app:1", Digest: "sha256:" + strings.Repeat("2", 64), Version: "v1", Now: now})
+	for name, broken := range map[string]func(v *Verdict){
+		"verdict":       func(v *Verdict) { v.Verdict = "maybe" },
+		"image digest":  func(v *Verdict) { v.Image.Digest = "sha256:abc" },
+		"policy digest": func(v *Verdict) { v.Policy.Digest = "" },
+		"mode":          func(v *Verdict) { v.Policy.Mode = "lenient" },
+		"tool":          func(v *Verdict) { v.Tool.Name = "other" },
+		"findings":      func(v *Verdict) { v.Findings = nil },
+		"exceptions":    func(v *Verdict) { v.Exceptions = nil },
+		"reference":     func(v *Verdict) { v.Image.Reference = "" },
+		"image ID":      func(v *Verdict) { v.Image.ID = "" },
+		"policy source": func(v *Verdict) { v.Policy.Source = "" },
+		"gatedAt":       func(v *Verdict) { v.GatedAt = time.Time{} },
+	} {
+		v := good
+		broken(&v)
+		b, _ := json.Marshal(v)
+		if verdictschema.Validate(b) == nil {
+			t.Errorf("%s: the schema accepted it", name)
+		}
+		if _, err := ParseVerdict(b); err == nil {
+			t.Errorf("%s: ParseVerdict accepted it", name)
+		}
 	}
 	// The policy digest follows the policy.
 	if PolicyDigest(pol) == PolicyDigest(warnPol) || PolicyDigest(pol) != PolicyDigest(policy.Defaults()) {

@@ -2,7 +2,6 @@ package attest
 
 import (
 	"crypto"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -142,12 +141,10 @@ func CheckDigest(repo name.Repository, t Target, opts CheckOptions, ropts ...rem
 			return c, nil
 		}
 		if r.Err == nil {
-			var rv Verdict
-			switch err := ValidateVerdict(r.Statement.Predicate); {
+			rv, err := ParseVerdict(r.Statement.Predicate)
+			switch {
 			case err != nil:
 				r.Err = fmt.Errorf("record %s: %v", r.Manifest, err)
-			case json.Unmarshal(r.Statement.Predicate, &rv) != nil:
-				r.Err = fmt.Errorf("record %s does not parse", r.Manifest)
 			case rv.GatedAt.After(opts.Now.Add(clockSkew)):
 				r.Err = fmt.Errorf("record %s is dated in the future (gated %s): the gating runner's clock is wrong", r.Manifest, rv.GatedAt.UTC().Format(time.RFC3339))
 			case inconsistent(rv):
@@ -357,11 +354,10 @@ func Latest(subject name.Digest, ropts ...remote.Option) (v Verdict, ok bool, er
 	// The newest by gatedAt (signed with the record), not by an annotation.
 	found := false
 	for _, r := range recs {
-		if r.Err != nil || ValidateVerdict(r.Statement.Predicate) != nil {
+		if r.Err != nil {
 			continue
 		}
-		var rv Verdict
-		if json.Unmarshal(r.Statement.Predicate, &rv) == nil && !inconsistent(rv) && (!found || rv.GatedAt.After(v.GatedAt)) {
+		if rv, err := ParseVerdict(r.Statement.Predicate); err == nil && !inconsistent(rv) && (!found || rv.GatedAt.After(v.GatedAt)) {
 			v, found = rv, true
 		}
 	}
